@@ -1,0 +1,1 @@
+"""ros layer (see DESIGN.md §2)."""
