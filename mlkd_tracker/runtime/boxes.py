@@ -1,0 +1,36 @@
+"""Box checks shared by every tracker path: reject what no tracker can use, clip what it can."""
+from __future__ import annotations
+
+import math
+
+from mlkd_tracker.runtime.tracker_base import BoxXYWH
+
+
+class InvalidBoxError(ValueError):
+    """A box that cannot start or continue a track (NaN, empty, outside the frame)."""
+
+
+def clip_box(box: BoxXYWH, width: int, height: int) -> BoxXYWH:
+    """Intersect ``box`` with the frame; the result may be empty (w or h == 0)."""
+    x, y, w, h = box
+    x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+    x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def validate_init_box(box: BoxXYWH, width: int, height: int, min_size: float = 2.0) -> BoxXYWH:
+    """Return the in-frame part of an initialisation box, or raise with the reason.
+
+    A box partly outside the frame is clipped (a user may draw it past the border); one that is
+    non-finite, smaller than ``min_size`` pixels, or entirely outside is refused.
+    """
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        raise InvalidBoxError(f"box {tuple(box)} is not four finite numbers")
+    if box[2] <= 0 or box[3] <= 0:
+        raise InvalidBoxError(f"box {tuple(box)} has non-positive size")
+    clipped = clip_box(box, width, height)
+    if clipped[2] < min_size or clipped[3] < min_size:
+        raise InvalidBoxError(
+            f"box {tuple(round(v, 1) for v in box)} lies outside the {width}x{height} frame "
+            f"(in-frame part {clipped[2]:.1f}x{clipped[3]:.1f} px < {min_size} px)")
+    return clipped
