@@ -49,15 +49,22 @@ def parse_source(source: str) -> int | str:
     return int(source) if source.strip().isdigit() else source
 
 
-def approximate_camera_info(width: int, height: int, hfov_deg: float, header: Header) -> CameraInfo:
-    fx = width / (2.0 * np.tan(np.radians(hfov_deg) / 2.0))
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+def pinhole_camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                        header: Header) -> CameraInfo:
+    """CameraInfo of an ideal pinhole camera (no distortion)."""
     info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob")
-    info.k = [fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0]
+    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
     info.d = [0.0] * 5
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return info
+
+
+def approximate_camera_info(width: int, height: int, hfov_deg: float, header: Header) -> CameraInfo:
+    """Square pixels and a centred principal point from the field of view: enough for a gimbal
+    controller when the camera is not calibrated."""
+    fx = width / (2.0 * np.tan(np.radians(hfov_deg) / 2.0))
+    return pinhole_camera_info(width, height, fx, fx, (width - 1) / 2.0, (height - 1) / 2.0, header)
 
 
 class CameraNode(Node):

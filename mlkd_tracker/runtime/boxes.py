@@ -24,10 +24,17 @@ def validate_init_box(box: BoxXYWH, width: int, height: int, min_size: float = 2
     A box partly outside the frame is clipped (a user may draw it past the border); one that is
     non-finite, smaller than ``min_size`` pixels, or entirely outside is refused.
     """
-    if len(box) != 4 or not all(math.isfinite(v) for v in box):
-        raise InvalidBoxError(f"box {tuple(box)} is not four finite numbers")
+    try:
+        values = tuple(float(v) for v in box)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidBoxError(f"box {box!r} is not four numbers") from exc
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidBoxError(f"box {values} is not four finite numbers")
+    box = values
     if box[2] <= 0 or box[3] <= 0:
         raise InvalidBoxError(f"box {tuple(box)} has non-positive size")
+    if box[2] < min_size or box[3] < min_size:
+        raise InvalidBoxError(f"box {tuple(box)} is smaller than {min_size} px")
     clipped = clip_box(box, width, height)
     if clipped[2] < min_size or clipped[3] < min_size:
         raise InvalidBoxError(

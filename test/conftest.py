@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests that talk DDS get their own ROS domain, localhost-only discovery, a
+temp log dir and the project's Fast DDS profile; whatever they start, they stop."""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _claim_domain_id() -> tuple[int, object]:
+    """A domain id no other test run on this machine holds (flock, released at exit)."""
+    for offset in range(101):
+        domain = 1 + (os.getpid() + offset) % 101
+        handle = open(f"/tmp/mlkd_tracker_ros_domain_{domain}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return domain, handle
+        except OSError:
+            handle.close()
+    raise RuntimeError("all ROS domain ids 1..101 are in use by other test runs")
+
+
+@pytest.fixture(scope="session")
+def ros_domain_id():
+    domain, handle = _claim_domain_id()
+    yield domain
+    handle.close()
+
+
+@pytest.fixture
+def ros_env(ros_domain_id, tmp_path, monkeypatch) -> dict[str, str]:
+    env = {
+        "ROS_DOMAIN_ID": str(ros_domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
