@@ -250,8 +250,11 @@ class TrackerNode(Node):
 
     def _error(self, message: str) -> None:
         """Log a problem and show it in diagnostics for a while (WARN, then back to OK)."""
-        self._last_error, self._last_error_time = message, time.monotonic()
-        self.get_logger().error(message, throttle_duration_sec=1.0)
+        now = time.monotonic()
+        # A new kind of problem is always logged; a repeat of the last one at most once a second.
+        if message != self._last_error or now - self._last_error_time > 1.0:
+            self.get_logger().error(message)
+        self._last_error, self._last_error_time = message, now
 
     # ---- diagnostics --------------------------------------------------------------------------
     def _health(self) -> Health:

@@ -17,7 +17,8 @@ class PidGains:
     kd: float = 0.05
     max_rate: float = 1.0        # rad/s output limit
     max_integral: float = 0.3    # rad*s, anti-windup clamp on the integral term's state
-    deadband: float = 0.005      # rad; errors below this count as zero (no jitter at centre)
+    deadband: float = 0.005      # rad; errors below this count as zero, larger ones are reduced
+                                 # by it (no jitter at centre)
 
 
 class AxisPid:
@@ -32,15 +33,20 @@ class AxisPid:
         self._last_error: float | None = None
 
     def update(self, error: float, dt: float) -> float:
+        """Rate command for ``error`` (rad) after ``dt`` seconds; 0 for a non-finite input."""
         g = self.gains
-        if abs(error) < g.deadband:
-            error = 0.0
-        if dt <= 0 or not math.isfinite(error):
-            return 0.0
-        self._integral = max(-g.max_integral, min(g.max_integral, self._integral + error * dt))
+        if not (math.isfinite(error) and math.isfinite(dt) and dt > 0):
+            return 0.0  # and leave the state alone: one bad sample must not poison the integral
+        # Continuous deadband: zero inside, offset outside. A hard cut-off would step the output
+        # (and kick the derivative) at the band's edge, which chatters around the centre.
+        error = math.copysign(max(abs(error) - g.deadband, 0.0), error)
         derivative = 0.0 if self._last_error is None else (error - self._last_error) / dt
         self._last_error = error
         out = g.kp * error + g.ki * self._integral + g.kd * derivative
+        if abs(out) < g.max_rate or out * error < 0:  # anti-windup: no integrating into the limit
+            self._integral = max(-g.max_integral,
+                                 min(g.max_integral, self._integral + error * dt))
+            out = g.kp * error + g.ki * self._integral + g.kd * derivative
         return max(-g.max_rate, min(g.max_rate, out))
 
 

@@ -22,26 +22,32 @@ class Entry(Generic[T]):
 
 
 class FrameHistory(Generic[T]):
-    """Thread-safe ring of the last ``maxlen`` frames, with a "new frame" event for the worker."""
+    """Thread-safe ring of the last ``maxlen`` frames; the worker waits for a newer one."""
 
     def __init__(self, maxlen: int = 30) -> None:
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be >= 1, got {maxlen}")
         self._entries: deque[Entry[T]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
-        self._new = threading.Event()
+        self._new = threading.Condition(self._lock)  # notified on every push
         self._seq = 0
 
     def push(self, stamp_ns: int, item: T) -> None:
-        with self._lock:
+        with self._new:
             self._seq += 1
             self._entries.append(Entry(self._seq, stamp_ns, item))
-        self._new.set()
+            self._new.notify_all()
 
     def wait_newest(self, after_seq: int, timeout: float) -> Entry[T] | None:
-        """Newest entry with ``seq > after_seq``, waiting up to ``timeout`` seconds for one."""
-        if self._new.wait(timeout):
-            self._new.clear()
-        with self._lock:
-            if self._entries and self._entries[-1].seq > after_seq:
+        """Newest entry with ``seq > after_seq``, waiting up to ``timeout`` seconds for one.
+
+        Returns at once when such an entry is already held, and None only after ``timeout``.
+        """
+        def newer() -> bool:
+            return bool(self._entries) and self._entries[-1].seq > after_seq
+
+        with self._new:
+            if self._new.wait_for(newer, timeout=max(0.0, timeout)):
                 return self._entries[-1]
         return None
 

@@ -44,7 +44,11 @@ def as_light(item: Sequence, colour: BGR, pool_px: float) -> Light:
 
 
 def illumination(
-    ambient: np.ndarray, lights: Sequence[Light], strength: float, shape: tuple[int, int]
+    ambient: np.ndarray,
+    lights: Sequence[Light],
+    strength: float,
+    shape: tuple[int, int],
+    dst: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-pixel illuminant (ambient light plus lamp pools); (3,) when there are no pools.
 
@@ -66,7 +70,7 @@ def illumination(
         gx = np.exp(-((xs - lt.x) ** 2) / s2)
         blob = np.outer(gy, gx) * (lt.intensity * strength)
         grid += blob[:, :, None] * np.asarray(lt.colour, np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(grid, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
 
 
 def add_glare(lin: np.ndarray, lights: Sequence[Light], strength: float, radius_px: float) -> None:
@@ -122,8 +126,10 @@ def line_kernel(vec: tuple[float, float]) -> np.ndarray:
     return k / k.sum()
 
 
-def motion_blur(lin: np.ndarray, vec: tuple[float, float]) -> np.ndarray:
-    """Blur along ``vec`` (the image motion during the exposure), px.
+def motion_blur(
+    lin: np.ndarray, vec: tuple[float, float], dst: np.ndarray | None = None
+) -> np.ndarray:
+    """Blur along ``vec`` (the image motion during the exposure), px; ``lin`` if no blur.
 
     Kernels up to 11 px use cv2.filter2D, which only visits non-zero taps; longer ones would
     switch OpenCV to its DFT path (~10 ms), so they are summed from integer-shifted views.
@@ -133,12 +139,14 @@ def motion_blur(lin: np.ndarray, vec: tuple[float, float]) -> np.ndarray:
     if length < 0.5:
         return lin
     if max(abs(dx), abs(dy)) <= 10.0:
-        return cv2.filter2D(lin, -1, line_kernel((dx, dy)), borderType=cv2.BORDER_REFLECT)
+        k = line_kernel((dx, dy))
+        return cv2.filter2D(lin, -1, k, dst=dst, borderType=cv2.BORDER_REFLECT)
     n = int(math.ceil(length)) + 1
     pad = int(math.ceil(max(abs(dx), abs(dy)) / 2.0)) + 1
     h, w = lin.shape[:2]
     padded = cv2.copyMakeBorder(lin, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    acc = np.zeros_like(lin)
+    acc = np.zeros_like(lin) if dst is None else dst
+    acc[...] = 0.0
     for s in np.linspace(-0.5, 0.5, n):
         ox, oy = int(round(s * dx)), int(round(s * dy))
         cv2.add(acc, padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w], dst=acc)

@@ -1,0 +1,69 @@
+"""Test-side ROS helpers: start package nodes as real processes and talk to them from an
+in-process probe node on its own context."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile
+
+from mlkd_tracker.ros.launch_xml import LaunchPlan, NodeSpec
+from mlkd_tracker.ros.process_group import ProcessGroup
+
+
+def start_nodes(log_dir: Path, *specs: NodeSpec) -> ProcessGroup:
+    return ProcessGroup(LaunchPlan(nodes=list(specs)), log_dir=log_dir).start()
+
+
+class Probe:
+    """A node that records every message on the topics it is asked to watch."""
+
+    def __init__(self, name: str = "probe") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.messages: dict[str, list] = defaultdict(list)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    def watch(self, msg_type, topic: str, qos: QoSProfile | int = 10) -> list:
+        self.node.create_subscription(msg_type, topic, self.messages[topic].append, qos)
+        return self.messages[topic]
+
+    def publisher(self, msg_type, topic: str, qos: QoSProfile | int = 10):
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def wait_until(predicate, timeout: float = 10.0, period: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+def publish_until(publisher, msg, predicate, timeout: float = 10.0, period: float = 0.2) -> bool:
+    """Publish ``msg`` every ``period`` until ``predicate()``: discovery may still be completing
+    on the subscriber's side when the publisher already sees it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        publisher.publish(msg)
+        if wait_until(predicate, period):
+            return True
+    return False
+
+
+def diag_statuses(messages: list, name_prefix: str) -> list:
+    return [s for m in messages for s in m.status if s.name.startswith(name_prefix)]
