@@ -85,8 +85,9 @@ def _wait_started(monitor: TrackMonitor, group: ProcessGroup, timeout: float) ->
             dead = ", ".join(f"{r.label} (exit {r.proc.returncode}, log {r.log_path})"
                              for r in group.exited())
             raise RuntimeError(f"node process ended during start-up: {dead}")
-        rec = monitor.rec
-        return rec.init_stamp is not None and any(s >= rec.init_stamp for s in rec.tracks)
+        rec = monitor.snapshot()
+        return rec.init_stamp is not None and any(
+            b is not None for s, b in rec.tracks.items() if s >= rec.init_stamp)
     if not wait_for(started, timeout):
         logs = ", ".join(str(r.log_path) for r in group.running)
         raise RuntimeError(f"the loop did not start within {timeout:.0f} s (no ground truth, init or "

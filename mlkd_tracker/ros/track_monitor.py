@@ -26,6 +26,7 @@ class Recording:
     track_received: dict[int, float] = field(default_factory=dict)  # stamp -> arrival (ns, ROS clock)
     frames: dict[int, np.ndarray] = field(default_factory=dict)     # downscaled, for the video
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # node status -> values
+    track_frame_ids: set[str] = field(default_factory=set)
     init_stamp: int | None = None
     image_size: tuple[int, int] | None = None  # (width, height)
 
@@ -41,6 +42,7 @@ class TrackMonitor(Node):
         self._lock = threading.Lock()
         self._keep_frames, self._scale, self._auto_init = keep_frames, frame_scale, auto_init
         self._frame_count = 0
+        self._init_sent = 0.0
         self.init_pub = self.create_publisher(Detection2D, init_topic, 10)
         self.create_subscription(Detection2D, "ground_truth", self._on_gt, OUTPUT_QOS)
         self.create_subscription(Detection2DArray, "tracks", self._on_tracks, OUTPUT_QOS)
@@ -53,11 +55,21 @@ class TrackMonitor(Node):
         box = bbox_to_box(msg.bbox)
         with self._lock:
             self.rec.gt[stamp] = box
-            start = self._auto_init and self.rec.init_stamp is None and box[2] > 0 and box[3] > 0
+            start = self._auto_init and box[2] > 0 and box[3] > 0 and self._init_pending()
             if start:
-                self.rec.init_stamp = stamp
+                self.rec.init_stamp, self._init_sent = stamp, time.monotonic()
         if start:
             self.init_pub.publish(msg)
+
+    def _init_pending(self) -> bool:
+        """No init yet, or one that produced no track within a second (an init published while
+        discovery was still matching the tracker's subscription is lost): send (again)."""
+        if self.init_pub.get_subscription_count() == 0:
+            return False
+        if self.rec.init_stamp is None:
+            return True
+        tracking = any(b is not None for s, b in self.rec.tracks.items() if s >= self.rec.init_stamp)
+        return not tracking and time.monotonic() - self._init_sent > 1.0
 
     def request_init(self, msg: Detection2D) -> None:
         with self._lock:
@@ -70,6 +82,7 @@ class TrackMonitor(Node):
         with self._lock:
             self.rec.tracks[stamp] = box
             self.rec.track_received[stamp] = self.get_clock().now().nanoseconds
+            self.rec.track_frame_ids.add(msg.header.frame_id)
 
     def _on_image(self, msg: Image) -> None:
         self._frame_count += 1
@@ -97,7 +110,8 @@ class TrackMonitor(Node):
             return Recording(dict(self.rec.gt), dict(self.rec.tracks),
                              dict(self.rec.track_received), dict(self.rec.frames),
                              {k: dict(v) for k, v in self.rec.diagnostics.items()},
-                             self.rec.init_stamp, self.rec.image_size)
+                             set(self.rec.track_frame_ids), self.rec.init_stamp,
+                             self.rec.image_size)
 
 
 def wait_for(predicate, timeout: float, period: float = 0.05) -> bool:

@@ -154,15 +154,23 @@ class TrackerNode(Node):
 
     # ---- worker -------------------------------------------------------------------------------
     def _work(self) -> None:
-        while self._running:
-            self._serve_init_requests()
-            entry = self.history.wait_newest(self._last_seq, timeout=0.05)
-            if entry is None:
-                continue
-            if self._last_seq:
-                self._dropped += max(0, entry.seq - self._last_seq - 1)
-            self._last_seq = entry.seq
-            self._process(entry, publish=True)
+        while self._running and self.context.ok():
+            try:
+                self._work_once()
+            except Exception as exc:  # the worker must outlive any single frame's failure
+                if not self.context.ok():
+                    break  # shutting down: publishers are gone
+                self._error(f"unexpected error, frame skipped: {exc!r}")
+
+    def _work_once(self) -> None:
+        self._serve_init_requests()
+        entry = self.history.wait_newest(self._last_seq, timeout=0.05)
+        if entry is None:
+            return
+        if self._last_seq:
+            self._dropped += max(0, entry.seq - self._last_seq - 1)
+        self._last_seq = entry.seq
+        self._process(entry, publish=True)
 
     def _to_bgr(self, msg: Image | CompressedImage) -> np.ndarray | None:
         try:

@@ -73,39 +73,66 @@ def illumination(
     return cv2.resize(grid, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
 
 
+GLARE_EPS = 3e-4  # linear radiance below which glare is not drawn (invisible after the gamma)
+
+
+def _gauss(d: np.ndarray, sigma: float) -> np.ndarray:
+    return np.exp(-(d * d) / np.float32(2.0 * sigma * sigma))
+
+
+def _add_window(lin: np.ndarray, x: float, y: float, rx: float, ry: float, fn) -> None:
+    """lin[window] += fn(dy, dx) over the window of half-size (rx, ry) around (x, y), clipped."""
+    h, w = lin.shape[:2]
+    x0, x1 = max(int(math.floor(x - rx)), 0), min(int(math.ceil(x + rx)) + 1, w)
+    y0, y1 = max(int(math.floor(y - ry)), 0), min(int(math.ceil(y + ry)) + 1, h)
+    if x0 < x1 and y0 < y1:
+        dx = np.arange(x0, x1, dtype=np.float32) - np.float32(x)
+        dy = np.arange(y0, y1, dtype=np.float32) - np.float32(y)
+        lin[y0:y1, x0:x1] += fn(dy, dx)
+
+
 def add_glare(lin: np.ndarray, lights: Sequence[Light], strength: float, radius_px: float) -> None:
     """Add each light's source image, halo and cross-shaped streaks to ``lin`` in place.
 
     The glare point-spread function is a sum of separable terms (outer products of 1-D
     profiles): a small saturating core, a halo of ``radius_px`` and a wider faint bloom, and
-    horizontal and vertical streaks (lens diffraction / smear) with exponential fall-off.
+    thin horizontal and vertical streaks (lens diffraction / sensor smear) with exponential
+    fall-off. Each term is drawn only where it exceeds GLARE_EPS, so a frame with a few lamps
+    costs well under a millisecond.
     """
-    h, w = lin.shape[:2]
     rad = max(float(radius_px), 0.5)
     for lt in lights:
         if not lt.glare or lt.intensity <= 0:
             continue
         i0 = float(lt.intensity)
-        halo, bloom, streak = i0 * strength * 0.15, i0 * strength * 0.03, i0 * strength * 0.08
-        reach = int(math.ceil(max(3.0 * rad * 2.5, 2.5 * rad * math.log(max(streak, 1e-3) / 2e-3))))
-        x0, x1 = max(int(lt.x) - reach, 0), min(int(lt.x) + reach + 1, w)
-        y0, y1 = max(int(lt.y) - reach, 0), min(int(lt.y) + reach + 1, h)
-        if x0 >= x1 or y0 >= y1:
+        col = np.asarray(lt.colour, np.float32)
+        blobs = [(i0, 1.0 + 0.3 * math.sqrt(i0)), (i0 * strength * 0.15, rad),
+                 (i0 * strength * 0.03, 2.5 * rad)]  # (amplitude, sigma): core, halo, bloom
+        blobs = [(a, sg) for a, sg in blobs if a > GLARE_EPS]
+        if not blobs:
             continue
-        dx = np.arange(x0, x1, dtype=np.float32) - np.float32(lt.x)
-        dy = np.arange(y0, y1, dtype=np.float32) - np.float32(lt.y)
+        reach = max(sg * math.sqrt(2.0 * math.log(a / GLARE_EPS)) for a, sg in blobs)
 
-        def g(d: np.ndarray, s: float) -> np.ndarray:
-            return np.exp(-(d * d) / np.float32(2.0 * s * s))
+        def blob(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+            psf = sum(a * np.outer(_gauss(dy, sg), _gauss(dx, sg)) for a, sg in blobs)
+            return psf[:, :, None] * col
 
-        core_s = 1.0 + 0.3 * math.sqrt(i0)
-        psf = i0 * np.outer(g(dy, core_s), g(dx, core_s))
-        psf += halo * np.outer(g(dy, rad), g(dx, rad))
-        psf += bloom * np.outer(g(dy, 2.5 * rad), g(dx, 2.5 * rad))
-        tail = 2.5 * rad
-        psf += streak * np.outer(g(dy, 0.7), np.exp(-np.abs(dx) / np.float32(tail)))
-        psf += streak * np.outer(np.exp(-np.abs(dy) / np.float32(tail)), g(dx, 0.7))
-        lin[y0:y1, x0:x1] += psf[:, :, None] * np.asarray(lt.colour, np.float32)
+        _add_window(lin, lt.x, lt.y, reach, reach, blob)
+        streak, tail = i0 * strength * 0.08, 2.5 * rad
+        if streak > GLARE_EPS:
+            length = tail * math.log(streak / GLARE_EPS)
+            decay = np.float32(1.0 / tail)
+
+            def h_streak(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+                prof = streak * np.outer(_gauss(dy, 0.7), np.exp(-np.abs(dx) * decay))
+                return prof[:, :, None] * col
+
+            def v_streak(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+                prof = streak * np.outer(np.exp(-np.abs(dy) * decay), _gauss(dx, 0.7))
+                return prof[:, :, None] * col
+
+            _add_window(lin, lt.x, lt.y, length, 3.0, h_streak)
+            _add_window(lin, lt.x, lt.y, 3.0, length, v_streak)
 
 
 def line_kernel(vec: tuple[float, float]) -> np.ndarray:
@@ -141,14 +168,18 @@ def motion_blur(
     if max(abs(dx), abs(dy)) <= 10.0:
         k = line_kernel((dx, dy))
         return cv2.filter2D(lin, -1, k, dst=dst, borderType=cv2.BORDER_REFLECT)
-    n = int(math.ceil(length)) + 1
+    # one tap per pixel along the dominant axis (trapezoid weights), nearest pixel across it
+    n = int(math.ceil(max(abs(dx), abs(dy)))) + 1
     pad = int(math.ceil(max(abs(dx), abs(dy)) / 2.0)) + 1
     h, w = lin.shape[:2]
     padded = cv2.copyMakeBorder(lin, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     acc = np.zeros_like(lin) if dst is None else dst
     acc[...] = 0.0
-    for s in np.linspace(-0.5, 0.5, n):
-        ox, oy = int(round(s * dx)), int(round(s * dy))
-        cv2.add(acc, padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w], dst=acc)
-    acc *= np.float32(1.0 / n)
+    ts = np.linspace(-0.5, 0.5, n)
+    for i, t in enumerate(ts):
+        ox, oy = int(math.floor(t * dx + 0.5)), int(math.floor(t * dy + 0.5))
+        view = padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w]
+        wgt = 0.5 if i in (0, n - 1) else 1.0
+        cv2.scaleAdd(view, wgt, acc, dst=acc)
+    acc *= np.float32(1.0 / (n - 1))
     return acc

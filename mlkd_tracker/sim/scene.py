@@ -1,0 +1,301 @@
+"""A night UAV tracking scene: a gimballed camera on a drifting drone watches a small moving target.
+
+Used by the ROS sim node (one :meth:`NightScene.step` per 30 Hz frame) and by the synthetic
+data-set generator (:func:`render_sequence`). Every frame is rendered as one perspective warp of
+a photo-textured ground mosaic (with the target composited in a small ROI), then degraded by the
+low-light camera model. Deterministic for a seed: independent random streams feed the layout,
+the target, the drone and the sensor noise, so e.g. gimbal commands never change the noise.
+
+Gimbal convention (a follow controller relies on it; see camera.py for the frames):
+- ``step(pan_rate, tilt_rate)`` takes rates in rad/s, integrated over ``1 / fps`` and clamped
+  to ``±gimbal_limits_deg``; :attr:`NightScene.gimbal` is ``(pan, tilt)`` in rad.
+- positive pan turns the view RIGHT: a static target moves LEFT in the image, by
+  ``fx * tan(dpan)`` px at the image centre. A target right of centre needs positive pan.
+- positive tilt turns the view DOWN: image content moves UP. A target below centre needs
+  positive tilt.
+- at zero angles the camera looks straight down; an angle ``theta`` shifts the ground point at
+  the image centre by ``altitude * tan(theta)``.
+
+Boxes are ``(x, y, w, h)`` in pixel-edge coordinates (the box covers [x, x + w)), clipped to the
+frame; intrinsics follow OpenCV (pixel centres at integer coordinates, cx = (W - 1) / 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from . import photos
+from .camera import CameraPose, homography, intrinsics, project
+from .compose import Layers, bake_occluder, composite_target, measure, sprite_affine
+from .dynamics import DroneMotion, TargetMotion
+from .ground import GroundConfig, build_ground
+from .lowlight import (
+    DARKNESS_LEVELS, LED_WHITE, MERCURY, SODIUM, Light, LowLightConfig, NightCamera,
+)
+from .sprites import make_occluder, make_target
+
+
+@dataclass
+class SimConfig:
+    """Scene parameters. Image sizes in image px, ground sizes in ground (mosaic) px."""
+
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    seed: int = 0
+    hfov_deg: float = 60.0  # horizontal field of view -> fx
+    altitude_m: float = 60.0  # flight altitude
+    ground_res_m: float = 0.1  # metres per ground px (60 m, 60 deg: ~0.9 image px per ground px)
+    ground: GroundConfig = field(default_factory=GroundConfig)
+    photos: list[str] | None = None  # texture sources (ground, target, occluders); None = all
+    target_size_px: tuple[float, float] = (24.0, 48.0)  # target length range, image px at nadir
+    target_aspect: tuple[float, float] = (0.4, 0.6)  # width / length range
+    target_speed_px: float = 40.0  # mean ground speed, ground px/s (4 m/s at 0.1 m/px)
+    target_turn_rate: float = 0.35  # std of the random turn rate, rad/s
+    target_start_offset_px: float = 40.0  # max start offset from the image centre, image px
+    target_lights_prob: float = 0.8  # chance a vehicle target has head/tail lights on
+    vehicle_prob: float = 0.75  # chance the target is a vehicle (else an ellipse)
+    fast_motion_prob: float = 0.0  # fast-motion bursts per second (target sprint + wind gust)
+    fast_motion_gain: float = 4.0  # target speed multiplier during a burst
+    drone_drift_px: float = 10.0  # std of the drone's drift speed, ground px/s
+    drone_yaw_rate_deg: float = 1.5  # std of the drone's yaw rate, deg/s
+    vibration_deg: float = 0.1  # std of fast attitude jitter, deg
+    altitude_jitter: float = 0.02  # relative std of altitude changes
+    gimbal_limits_deg: tuple[float, float] = (45.0, 40.0)  # |pan|, |tilt| limits
+    occluders: int = 2  # tree crowns / roofs placed along the target's initial path
+    lowlight: LowLightConfig | str = field(default_factory=LowLightConfig)  # or preset name
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lowlight, str):
+            if self.lowlight not in DARKNESS_LEVELS:
+                raise ValueError(f"unknown lowlight preset {self.lowlight!r}; "
+                                 f"choose from {list(DARKNESS_LEVELS)}")
+            self.lowlight = DARKNESS_LEVELS[self.lowlight]
+        ok = (self.width > 0 and self.height > 0 and self.fps > 0 and 1 < self.hfov_deg < 170
+              and self.altitude_m > 0 and self.ground_res_m > 0 and self.occluders >= 0
+              and 0 < self.target_size_px[0] <= self.target_size_px[1]
+              and min(self.gimbal_limits_deg) >= 0 and max(self.gimbal_limits_deg) < 80)
+        if not ok:
+            raise ValueError(f"invalid SimConfig: {self}")
+        if self.photos is not None:
+            self.photos = list(self.photos)
+            unknown = sorted(set(self.photos) - set(photos.available_photos()))
+            if unknown or not self.photos:
+                raise ValueError(f"unknown or no photos {unknown}; "
+                                 f"available: {photos.available_photos()}")
+
+
+@dataclass
+class SimFrame:
+    image: np.ndarray  # night BGR uint8 (H, W, 3)
+    clean: np.ndarray  # the same view in daylight, no noise or blur (enhancer target)
+    box: tuple[float, float, float, float] | None  # x, y, w, h; None if out of frame
+    visible: float  # fraction of the target inside the frame and not occluded (0..1)
+    t: float  # sim time, s
+
+
+class NightScene:
+    """See the module docstring for conventions."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self._k = intrinsics(cfg.width, cfg.height, cfg.hfov_deg)
+        self._alt_px = cfg.altitude_m / cfg.ground_res_m
+        self._camera = NightCamera(dataclasses.replace(cfg.lowlight, glare=0))
+        self.seed = cfg.seed
+        self.reset(cfg.seed)
+
+    # ----------------------------------------------------------------- public API
+    def intrinsics(self) -> tuple[float, float, float, float]:
+        """fx, fy, cx, cy in pixels (pinhole, no distortion)."""
+        k = self._k
+        return float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
+
+    @property
+    def gimbal(self) -> tuple[float, float]:
+        """(pan, tilt) in rad."""
+        return self._pan, self._tilt
+
+    @property
+    def sources_used(self) -> dict[str, tuple[str, ...]]:
+        """Photos each part of the scene was cut from (for checking split hygiene)."""
+        return {"ground": self._ground_sources, "target": (self._target.source,),
+                "occluders": tuple(sorted(self._occluder_sources))}
+
+    @property
+    def target_position(self) -> tuple[float, float]:
+        """Target centre on the ground, ground px."""
+        return self._motion.x, self._motion.y
+
+    @property
+    def ground_scale(self) -> float:
+        """Image px per ground px at nadir and nominal altitude."""
+        return self._k[0, 0] / self._alt_px
+
+    def reset(self, seed: int | None = None) -> None:
+        """Build a new scene for ``seed`` (None: the last seed again, i.e. replay)."""
+        cfg = self.cfg
+        self.seed = self.seed if seed is None else int(seed)
+        ss = np.random.SeedSequence(self.seed).spawn(5)
+        layout, looks, self._rng_target, self._rng_drone, self._rng_noise = (
+            np.random.default_rng(s) for s in ss)
+        names = list(cfg.photos) if cfg.photos is not None else photos.available_photos()
+        names = [names[i] for i in layout.permutation(len(names))]
+        target_photo, ground_photos = names[0], names[1:] or names  # target: a photo of its own
+        ground = build_ground(ground_photos, cfg.ground, layout)
+        self._ground_sources = ground.sources
+        self._layers = Layers.from_ground(ground.image)
+        sun = layout.uniform(-math.pi, math.pi)
+        self._sun = (math.cos(sun), math.sin(sun))
+        self._make_target(target_photo, looks)
+        self._place_movers(layout)
+        self._occluder_sources: set[str] = set()
+        self._n_occluders = 0
+        self._place_occluders(layout, ground_photos)
+        self._place_street_lights(layout)
+        self._pan = self._tilt = 0.0
+        self.t = 0.0
+        self._prev_centre = project(np.linalg.inv(self._homography()),
+                                    np.array([self._k[:2, 2]]))[0]
+
+    def _make_target(self, photo: str, rng: np.random.Generator) -> None:
+        cfg = self.cfg
+        self._length = rng.uniform(*cfg.target_size_px) / self.ground_scale  # ground px
+        width = self._length * rng.uniform(*cfg.target_aspect)
+        lights_on = rng.random() < cfg.target_lights_prob
+        t = make_target(photo, self._length, width, rng, lights_on, cfg.vehicle_prob)
+        self._target = t
+        self._target_rgba = np.dstack([t.bgr * t.alpha[:, :, None], t.alpha]).astype(np.float32)
+
+    def _place_movers(self, rng: np.random.Generator) -> None:
+        """Drone over the central part of the mosaic, target near the image centre."""
+        cfg, n = self.cfg, self.cfg.ground.size
+        cx, cy = rng.uniform(0.35 * n, 0.65 * n, 2)
+        r = cfg.target_start_offset_px / self.ground_scale * math.sqrt(rng.random())
+        a = rng.uniform(-math.pi, math.pi)
+        margin = 0.75 * self._length + 4  # whole rotated sprite and shadow stay on the mosaic
+        self._motion = TargetMotion(
+            cx + r * math.cos(a), cy + r * math.sin(a), rng.uniform(-math.pi, math.pi),
+            cfg.target_speed_px * rng.uniform(0.5, 1.5), cfg.target_turn_rate,
+            (margin, n - 1 - margin), cfg.fast_motion_prob, cfg.fast_motion_gain)
+        self._drone = DroneMotion(
+            cx, cy, self._alt_px, cfg.drone_drift_px, math.radians(cfg.drone_yaw_rate_deg),
+            math.radians(cfg.vibration_deg), cfg.altitude_jitter, (0.2 * n, 0.8 * n),
+            cfg.fast_motion_prob, 150.0 + 5.0 * cfg.drone_drift_px,
+            yaw=rng.uniform(-math.pi, math.pi))
+
+    def _place_occluders(self, rng: np.random.Generator, sources: list[str]) -> None:
+        """``cfg.occluders`` crowns/roofs on the initial path, reached after 1.5..10 s."""
+        m, length = self._motion, self._length
+        for _ in range(self.cfg.occluders):
+            size = length * rng.uniform(1.3, 2.5)
+            dist = max(m.speed * rng.uniform(1.5, 10.0), 0.5 * (length + size) + 4)
+            lateral = rng.normal(0.0, 0.3 * length)
+            ox = m.x + dist * math.cos(m.heading) - lateral * math.sin(m.heading)
+            oy = m.y + dist * math.sin(m.heading) + lateral * math.cos(m.heading)
+            photo = sources[int(rng.integers(len(sources)))]
+            self.add_occluder(ox, oy, size, rng=rng, photo=photo)
+
+    def _place_street_lights(self, rng: np.random.Generator) -> None:
+        """``lowlight.glare`` lamps on the ground around the start, mostly the config colour."""
+        ll, d = self.cfg.lowlight, self._drone
+        half = 0.6 * max(self.cfg.width, self.cfg.height) / self.ground_scale
+        palette = (SODIUM, LED_WHITE, MERCURY)
+        self._street_lights = [
+            (d.x + rng.uniform(-half, half), d.y + rng.uniform(-half, half),
+             ll.light_intensity * rng.uniform(0.6, 1.4),
+             ll.light_colour if rng.random() < 0.6 else palette[int(rng.integers(3))])
+            for _ in range(ll.glare)]
+
+    def add_occluder(self, x: float, y: float, size: float, kind: str | None = None,
+                     rng: np.random.Generator | None = None, photo: str | None = None) -> None:
+        """Place a static occluder centred at ground (x, y), ``size`` ground px across.
+
+        Scenes place ``cfg.occluders`` on the target's path; tests and data generators can script
+        more. Without ``rng``/``photo`` it draws from a stream derived from the scene seed.
+        """
+        rng = rng or np.random.default_rng([self.seed, 7, self._n_occluders])
+        photo = photo or self._ground_sources[int(rng.integers(len(self._ground_sources)))]
+        sprite = make_occluder(photo, size, rng, kind)
+        height = 0.35 * size if sprite.kind == "canopy" else 0.25 * size  # shadow length
+        bake_occluder(self._layers, sprite, x, y, (self._sun[0] * height, self._sun[1] * height))
+        self._occluder_sources.add(photo)
+        self._n_occluders += 1
+
+    def step(self, pan_rate: float = 0.0, tilt_rate: float = 0.0) -> SimFrame:
+        """Advance 1 / fps (gimbal rates in rad/s, see module docstring) and render a frame."""
+        if not (math.isfinite(pan_rate) and math.isfinite(tilt_rate)):
+            raise ValueError(f"gimbal rates must be finite, got {pan_rate!r}, {tilt_rate!r}")
+        dt = 1.0 / self.cfg.fps
+        lp, lt = (math.radians(v) for v in self.cfg.gimbal_limits_deg)
+        self._pan = min(max(self._pan + pan_rate * dt, -lp), lp)
+        self._tilt = min(max(self._tilt + tilt_rate * dt, -lt), lt)
+        self._motion.step(dt, self._rng_target)
+        self._drone.step(dt, self._rng_drone)
+        self.t += dt
+        return self._render()
+
+    # ----------------------------------------------------------------- rendering
+    def _homography(self) -> np.ndarray:
+        d = self._drone
+        pose = CameraPose(d.x, d.y, d.altitude, d.yaw, d.roll, d.pitch, self._pan, self._tilt)
+        return homography(self._k, pose)
+
+    def _render(self) -> SimFrame:
+        cfg, lay, m = self.cfg, self._layers, self._motion
+        h_img = self._homography()
+        shadow_len = 0.3 * self._target.alpha.shape[0]
+        sun = (self._sun[0] * shadow_len, self._sun[1] * shadow_len)
+        aff = sprite_affine(self._target, m.x, m.y, m.heading)
+        patch = composite_target(lay, self._target, self._target_rgba, aff, sun)
+        x0, y0, x1, y1 = patch.roi
+        saved = lay.scene[y0:y1, x0:x1].copy()
+        lay.scene[y0:y1, x0:x1] = patch.pixels
+        try:
+            clean = cv2.warpPerspective(lay.scene, h_img, (cfg.width, cfg.height),
+                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        finally:
+            lay.scene[y0:y1, x0:x1] = saved
+        box, visible = measure(h_img, patch, cfg.width, cfg.height)
+
+        centre = self._k[:2, 2]
+        motion = project(h_img, self._prev_centre[None])[0] - centre
+        self._prev_centre = project(np.linalg.inv(h_img), centre[None])[0]
+        night = self._camera.render(clean, self._rng_noise, (motion[0], motion[1]),
+                                    self._lights(h_img, aff))
+        return SimFrame(night, clean, box, visible, self.t)
+
+    def _lights(self, h_img: np.ndarray, aff: np.ndarray) -> list[Light]:
+        """Street lamps and the target's own lights in image px (occluded lights dimmed)."""
+        cfg, lay = self.cfg, self._layers
+        out = []
+        if self._street_lights:
+            pts = project(h_img, np.array([s[:2] for s in self._street_lights]))
+            for (x, y), (_, _, inten, col) in zip(pts, self._street_lights):
+                out.append(Light(x, y, inten, col))
+        if self._target.lights:
+            src = np.array([[lt.x, lt.y] for lt in self._target.lights])
+            ground = src @ aff[:, :2].T + aff[:, 2]
+            pts = project(h_img, ground)
+            n = lay.occ_alpha.shape[0]
+            for (x, y), (gx, gy), lt in zip(pts, ground, self._target.lights):
+                gi, gj = min(max(int(gy), 0), n - 1), min(max(int(gx), 0), n - 1)
+                cover = lay.occ_alpha[gi, gj] / 255.0
+                out.append(Light(x, y, lt.intensity * (1.0 - cover), lt.colour,
+                                 lt.pool * self.ground_scale, lt.glare))
+        reach = 3.0 * max(cfg.lowlight.pool_px, 50.0)  # cull lights too far away to matter
+        return [lt for lt in out if -reach < lt.x < cfg.width + reach
+                and -reach < lt.y < cfg.height + reach]
+
+
+def render_sequence(cfg: SimConfig, n_frames: int) -> Iterator[SimFrame]:
+    """``n_frames`` frames of a scene without gimbal control (for data-set generation)."""
+    scene = NightScene(cfg)
+    for _ in range(n_frames):
+        yield scene.step()
