@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from mlkd_tracker.ros.params import ParameterError
@@ -19,7 +19,10 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     node = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=2)
+        # Single-threaded on purpose: rclpy's MultiThreadedExecutor stalled the simulator's 30 Hz
+        # timer for seconds whenever a subscription was active (rclpy#1452); heavy work runs in
+        # each node's own worker thread instead.
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except ParameterError as exc:

@@ -11,11 +11,23 @@ class InvalidBoxError(ValueError):
 
 
 def clip_box(box: BoxXYWH, width: int, height: int) -> BoxXYWH:
-    """Intersect ``box`` with the frame; the result may be empty (w or h == 0)."""
-    x, y, w, h = box
-    x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
-    x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
-    return (x0, y0, x1 - x0, y1 - y0)
+    """Intersect ``box`` with the frame; the result may be empty (w or h == 0), never negative.
+
+    A side that needs no clipping keeps its exact size (no ``(x + w) - x`` rounding).
+    """
+    x, y, w, h = (float(v) for v in box)
+    x0, w0 = _clip_span(x, w, float(width))
+    y0, h0 = _clip_span(y, h, float(height))
+    return (x0, y0, w0, h0)
+
+
+def _clip_span(start: float, size: float, limit: float) -> tuple[float, float]:
+    lo = min(max(start, 0.0), limit)
+    end = start + size
+    hi = min(max(end, 0.0), limit)
+    if size >= 0.0 and lo == start and hi == end:
+        return start, size
+    return lo, max(hi - lo, 0.0)
 
 
 def validate_init_box(box: BoxXYWH, width: int, height: int, min_size: float = 2.0) -> BoxXYWH:

@@ -31,6 +31,11 @@ _CONSTRUCTORS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: smallest box side each algorithm can start on. OpenCV's MIL never returns from ``init`` on
+#: boxes of a few pixels (its Haar feature sampler loops forever), so those are refused up front.
+_MIN_SIDE: dict[str, int] = {"csrt": 2, "kcf": 1, "mil": 6, "mosse": 2}
+
+
 def available_opencv_trackers() -> list[str]:
     """Algorithms this OpenCV build provides (MIL is in every build; CSRT/KCF/MOSSE need contrib)."""
     return [k for k, names in _CONSTRUCTORS.items() if _factory(*names) is not None]
@@ -52,18 +57,30 @@ class OpenCVTracker(Tracker):
         self._legacy = "legacy" in _CONSTRUCTORS[algorithm][0] or not hasattr(
             cv2, _CONSTRUCTORS[algorithm][0])
         self.name = f"opencv-{algorithm}"
+        self.min_side = _MIN_SIDE[algorithm]
         self._impl = None
         self._last: BoxXYWH = (0.0, 0.0, 0.0, 0.0)
 
     def init(self, frame: np.ndarray, box: BoxXYWH) -> None:
-        self._impl = self._create()
+        """Start on ``box``; raises ValueError (and forgets the old target) if OpenCV cannot."""
+        self._impl = None
         rect = tuple(float(v) for v in box) if self._legacy else tuple(int(round(v)) for v in box)
-        self._impl.init(frame, rect)
+        if min(rect[2], rect[3]) < self.min_side:
+            raise ValueError(f"{self.name} needs a box of at least {self.min_side}x{self.min_side} "
+                             f"px, got {rect[2]}x{rect[3]}")
+        impl = self._create()
+        try:
+            ok = impl.init(frame, rect)  # the legacy API reports failure as False
+        except cv2.error as exc:
+            raise ValueError(f"{self.name} could not start on {rect}: {exc}") from exc
+        if ok is False:
+            raise ValueError(f"{self.name} could not start on {rect}")
+        self._impl = impl
         self._last = tuple(float(v) for v in box)
 
     def update(self, frame: np.ndarray) -> TrackResult:
         if self._impl is None:
-            raise RuntimeError(f"{self.name}: update() before init()")
+            raise RuntimeError(f"{self.name}: update() before a successful init()")
         ok, rect = self._impl.update(frame)
         if not ok:
             return TrackResult(self._last, 0.0)
