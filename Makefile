@@ -15,7 +15,7 @@ $(STAMP): constraints.txt requirements/runtime.txt requirements/ros.txt requirem
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m mlkd_tracker demo $(DEMO_ARGS)
+	$(VENV)/bin/mlkd-tracker demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -12,3 +12,6 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$
 "${PIP[@]}" -r "$HERE/requirements/runtime.txt" -r "$HERE/requirements/ros.txt" -r "$HERE/requirements/dev.txt"
 "$HERE/tools/build_vision_msgs.sh" "$VENV"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$HERE"
+# ament_python puts console scripts in lib/mlkd_tracker (where `ros2 run` looks); put the CLI on
+# the venv's PATH as well.
+ln -sf ../lib/mlkd_tracker/mlkd-tracker "$VENV/bin/mlkd-tracker"
