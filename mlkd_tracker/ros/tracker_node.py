@@ -235,6 +235,7 @@ class TrackerNode(Node):
             return False  # its frame may still arrive
         frame = self._to_bgr(entry.item)
         if frame is None:
+            self._error(f"~/init refused: its frame (stamp {entry.stamp_ns} ns) could not be read")
             return True
         try:
             with self._lock:

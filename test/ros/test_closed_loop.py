@@ -51,6 +51,8 @@ def test_tracks_carry_the_stamps_and_frame_id_of_their_input_frames(closed_loop)
     seen = {s for s in rec.tracks if s >= first}
     assert len(seen) > 100 and seen <= set(rec.gt)
     assert rec.track_frame_ids == {"camera_optical_frame"}
+    frames = {s for s in rec.frames if s >= first}
+    assert frames and frames <= set(rec.gt), "sim_node's image and ground truth stamps differ"
     assert run.processed.mean() > 0.5, "the tracker processed fewer than half of the frames"
 
 
