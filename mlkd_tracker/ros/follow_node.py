@@ -36,7 +36,8 @@ class FollowNodeConfig:
                             range=(0.0, 0.5))
     track_timeout_s: float = param(0.5, "Without a track for this long, command zero rates.",
                                    range=(0.01, 60.0))
-    hold_rate_hz: float = param(10.0, "Rate of zero commands while holding.", range=(0.1, 100.0))
+    hold_rate_hz: float = param(10.0, "Rate of zero commands while holding.", range=(0.1, 100.0),
+                                read_only=True)
 
 
 class FollowNode(Node):
@@ -57,7 +58,10 @@ class FollowNode(Node):
     def _configure(self, cfg: FollowNodeConfig) -> None:
         gains = PidGains(cfg.kp, cfg.ki, cfg.kd, cfg.max_rate, cfg.max_integral, cfg.deadband)
         self.cfg = cfg
-        self.controller = FollowController(gains, gains)
+        if hasattr(self, "controller"):  # re-tuning keeps the loop's integral and history
+            self.controller.pan.gains = self.controller.tilt.gains = gains
+        else:
+            self.controller = FollowController(gains, gains)
 
     def _on_info(self, msg: CameraInfo) -> None:
         fx, fy, cx, cy = msg.k[0], msg.k[4], msg.k[2], msg.k[5]

@@ -101,6 +101,8 @@ def declare_config(node: Node, cls: type[C],
         fields = {f.name: f for f in dataclasses.fields(cls)}
         changes = {p.name: _coerce(fields[p.name], getattr(defaults, p.name), p.value)
                    for p in params if p.name in names}
+        if not changes:  # e.g. use_sim_time: not ours, nothing to re-apply
+            return SetParametersResult(successful=True)
         try:
             new = dataclasses.replace(state["cfg"], **changes)
             validate_config(new)
