@@ -4,7 +4,7 @@ from __future__ import annotations
 from mlkd_tracker.runtime.opencv_trackers import OpenCVTracker
 from mlkd_tracker.runtime.tracker_base import Tracker
 
-BACKENDS = ("opencv",)
+BACKENDS = ("opencv", "onnx")
 
 
 def create_tracker(backend: str = "opencv", opencv_algorithm: str = "csrt",
@@ -12,4 +12,10 @@ def create_tracker(backend: str = "opencv", opencv_algorithm: str = "csrt",
     """Raise ``ValueError`` with the reason if the backend or its model cannot be used."""
     if backend == "opencv":
         return OpenCVTracker(opencv_algorithm)
+    if backend == "onnx":
+        if not model_path:
+            raise ValueError("backend 'onnx' needs model_path (a .template.onnx/.search.onnx "
+                             "pair or their common stem)")
+        from mlkd_tracker.runtime.siamese_tracker import SiameseTracker
+        return SiameseTracker(model_path)
     raise ValueError(f"unknown tracker backend '{backend}'; known: {', '.join(BACKENDS)}")
