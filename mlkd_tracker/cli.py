@@ -41,6 +41,56 @@ def _launch(args: argparse.Namespace) -> int:
         group.stop()
 
 
+def _train(args: argparse.Namespace) -> int:
+    from mlkd_tracker.train.config import load_config
+    from mlkd_tracker.train.tracker_training import train_tracker
+    cfg = load_config(args.config, [f"kind={args.kind}", *args.overrides])
+    print(f"training {cfg.kind} '{cfg.model if isinstance(cfg.model, str) else 'custom'}' "
+          f"-> {cfg.run_dir}")
+    print(train_tracker(cfg))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+    from mlkd_tracker.runtime.siamese_postprocess import PostprocessConfig
+    from mlkd_tracker.train.export import export_tracker
+    post = PostprocessConfig.from_dict(json.loads(args.postprocess)) if args.postprocess else None
+    for path in export_tracker(args.checkpoint, args.out, post, args.training_data):
+        print(path)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from mlkd_tracker.nets.presets import PRESETS
+    from mlkd_tracker.nets.summary import format_summary_table, model_summary
+    names = args.models or sorted(PRESETS)
+    unknown = sorted(set(names) - set(PRESETS))
+    if unknown:
+        raise SystemExit(f"unknown models {unknown}; presets: {sorted(PRESETS)}")
+    print(format_summary_table([{"model": n, **model_summary(PRESETS[n])} for n in names]))
+    return 0
+
+
+def _delegate(module: str):
+    """Subcommands whose arguments live with their module (imported only when run)."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+        return importlib.import_module(module).main(args)
+    return run
+
+
+def _add_delegated(sub, name: str, module: str, help_text: str) -> None:
+    import importlib
+    parser = sub.add_parser(name, help=help_text)
+    try:
+        importlib.import_module(module).add_arguments(parser)
+    except ImportError as exc:  # e.g. torch missing on a drone: say so when the command is used
+        parser.set_defaults(func=lambda _a, e=exc: sys.exit(f"{name} is unavailable here: {e}"))
+        return
+    parser.set_defaults(func=_delegate(module))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlkd-tracker", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,11 +104,38 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("file", help="e.g. sim_demo.launch.xml (looked up in the package's launch/)")
     launch.add_argument("launch_args", nargs="*", help="launch arguments name:=value")
     launch.set_defaults(func=_launch)
+
+    train = sub.add_parser("train", help="train a Siamese tracker (student or teacher)")
+    train.add_argument("kind", choices=("student", "teacher"))
+    train.add_argument("--config", help="YAML run config (see config/train/)")
+    train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=2 optim.lr=1e-3")
+    train.set_defaults(func=_train)
+
+    export = sub.add_parser("export", help="export a tracker checkpoint to ONNX (template + search)")
+    export.add_argument("checkpoint")
+    export.add_argument("--out", required=True, help="output stem, e.g. models/mlkd_student")
+    export.add_argument("--postprocess", help="JSON of post-processing parameters to ship")
+    export.add_argument("--training-data", help="description of the training data for the card")
+    export.set_defaults(func=_export)
+
+    summary = sub.add_parser("summary", help="params and MACs per frame of the network presets")
+    summary.add_argument("models", nargs="*")
+    summary.set_defaults(func=_summary)
+
+    _add_delegated(sub, "synth", "mlkd_tracker.data.synth_cli", "render the synthetic night set")
+    _add_delegated(sub, "eval", "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse cannot take positionals after options (`train student --config x epochs=2`):
+    # key=value words left over are the run's overrides.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (hasattr(args, "overrides") and all("=" in e for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     return args.func(args)
 
 

@@ -34,3 +34,15 @@ def executable(pkg: str, name: str) -> Path:
             return path
     raise FileNotFoundError(f"no executable '{name}' of package '{pkg}' under lib/{pkg} in "
                             f"{', '.join(prefixes)}")
+
+
+def resolve_model(path: str) -> str:
+    """A relative model path as given (from the working directory) if it exists there, else
+    inside the package share directory, so params files can say ``models/<name>``."""
+    if not path or os.path.isabs(path):
+        return path
+    here = Path(path)
+    if here.exists() or any(here.parent.glob(here.name + ".*")):
+        return path
+    shared = share_dir() / path
+    return str(shared) if shared.exists() or any(shared.parent.glob(shared.name + ".*")) else path

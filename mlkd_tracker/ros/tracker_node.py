@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
+from mlkd_tracker.resources import resolve_model
 from mlkd_tracker.ros.detection_conversion import bbox_to_box, make_track_array
 from mlkd_tracker.ros.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.ros.image_conversion import (ImageConversionError, array_to_image,
@@ -82,7 +83,8 @@ class TrackerNode(Node):
         super().__init__("tracker_node", **kwargs)
         self.cfg = declare_config(self, TrackerNodeConfig, on_change=self._on_config)
         try:
-            tracker = create_tracker(self.cfg.backend, self.cfg.opencv_algorithm, self.cfg.model_path)
+            tracker = create_tracker(self.cfg.backend, self.cfg.opencv_algorithm,
+                                     resolve_model(self.cfg.model_path))
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
         self.supervisor = TrackSupervisor(tracker, self.cfg.score_threshold,

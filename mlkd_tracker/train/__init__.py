@@ -1,0 +1,1 @@
+"""Training entry points and loops (torch; never imported by the drone runtime)."""

@@ -1,0 +1,121 @@
+"""The synthetic night set: layout, read-back, split hygiene, determinism, valid boxes, CLI."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mlkd_tracker.data import synth_cli
+from mlkd_tracker.data.sequences import read_dataset, read_got10k
+from mlkd_tracker.data.synth import SPLITS, SynthConfig, generate, photo_split
+from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS
+from mlkd_tracker.sim.photos import available_photos
+
+TINY = dict(width=160, height=120, train_sequences=2, train_frames=6, val_sequences=2,
+            val_frames=6, test_sequences=2, test_frames=6, ground_size=1024, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return generate(SynthConfig(out=tmp_path_factory.mktemp("synth") / "a", seed=3, **TINY))
+
+
+def test_layout_is_got10k_with_clean_copies(tiny):
+    meta = json.loads((tiny / "meta.json").read_text())
+    assert meta["version"] == 1 and meta["seed"] == 3
+    for split in SPLITS:
+        names = (tiny / split / "list.txt").read_text().split()
+        assert len(names) == 2 and meta["counts"][split]["frames"] == 12
+        for name in names:
+            seq = tiny / split / name
+            frames = sorted(seq.glob("*.jpg"))
+            assert [f.name for f in frames] == [f"{i:08d}.jpg" for i in range(1, 7)]
+            assert sorted(f.name for f in (seq / "clean").glob("*.jpg")) == [f.name for f in frames]
+            for label in ("groundtruth.txt", "absence.label", "cover.label"):
+                assert len((seq / label).read_text().splitlines()) == 6
+            assert cv2.imread(str(frames[0])).shape == (120, 160, 3)
+
+
+def test_reads_back_with_valid_boxes_inside_the_frame(tiny):
+    for split in SPLITS:
+        seqs = read_got10k(tiny / split)
+        assert len(seqs) == 2
+        for s in seqs:
+            assert s.clean_frames is not None and len(s.clean_frames) == len(s) == 6
+            assert s.valid[0]  # the first frame always shows the target (OPE initialisation)
+            b = s.boxes[s.valid]
+            assert (b[:, :2] >= 0).all() and (b[:, 2:] > 0).all()
+            assert (b[:, 0] + b[:, 2] <= 160 + 1e-3).all()
+            assert (b[:, 1] + b[:, 3] <= 120 + 1e-3).all()
+            gt = (tiny / split / s.name / "groundtruth.txt").read_text().splitlines()
+            absent = (tiny / split / s.name / "absence.label").read_text().split()
+            for line, a in zip(gt, absent):  # out of view = 0,0,0,0 and absent
+                if line.startswith("0.0000,0.0000,0.0000,0.0000"):
+                    assert a == "1"
+    with pytest.raises(ValueError, match="train"):
+        read_dataset(tiny)  # the root holds splits: the error names them
+
+
+def test_splits_share_no_source_photo(tiny):
+    meta = json.loads((tiny / "meta.json").read_text())
+    photos = meta["photos"]
+    for a in SPLITS:
+        assert len(photos[a]) >= 2
+        for b in SPLITS:
+            if a < b:
+                assert set(photos[a]).isdisjoint(photos[b])
+        for recipe in meta["sequences"][a].values():  # what the scenes really used
+            assert set(recipe["sources"]) <= set(photos[a])
+    assert sorted(sum(photos.values(), [])) == available_photos()
+    assert photo_split(3) == photos and photo_split(4) != photos
+
+
+def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
+    again = generate(SynthConfig(out=tmp_path / "b", seed=3, **TINY))
+    other = generate(SynthConfig(out=tmp_path / "c", seed=4, **TINY))
+    files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for rel in files:
+        assert (tiny / rel).read_bytes() == (again / rel).read_bytes(), rel
+    gt = Path("train/night_train_0001/groundtruth.txt")
+    assert (tiny / gt).read_text() != (other / gt).read_text()
+
+
+def test_sequences_vary_darkness_size_and_motion(tmp_path):
+    cfg = SynthConfig(out=tmp_path / "v", **{**TINY, "train_sequences": 8, "train_frames": 1,
+                                              "val_sequences": 0, "test_sequences": 0})
+    meta = json.loads((generate(cfg) / "meta.json").read_text())
+    recipes = list(meta["sequences"]["train"].values())
+    assert {r["level"] for r in recipes} == set(DARKNESS_LEVELS)
+    sizes = [r["target_size_px"] for r in recipes]
+    assert min(sizes) >= 12 and max(sizes) <= 0.35 * 120 + 1e-6 and max(sizes) > 1.5 * min(sizes)
+    assert len({r["occluders"] for r in recipes}) > 1 and len({r["sim_seed"] for r in recipes}) == 8
+
+
+def test_refuses_to_overwrite_unless_asked(tiny, tmp_path):
+    cfg = SynthConfig(out=tmp_path / "o", **{**TINY, "val_sequences": 0, "test_sequences": 0})
+    generate(cfg)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        generate(cfg)
+    cfg.overwrite = True
+    generate(cfg)
+    with pytest.raises(ValueError, match="invalid SynthConfig"):
+        SynthConfig(width=0)
+
+
+def test_cli_helpers(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    synth_cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "cli"), "--width", "160", "--height", "120",
+                              "--train-sequences", "1", "--train-frames", "2",
+                              "--val-sequences", "0", "--test-sequences", "0",
+                              "--ground-size", "512", "--no-progress"])
+    cfg = synth_cli.config_from_args(args)
+    assert cfg.train_frames == 2 and cfg.test_frames == SynthConfig().test_frames
+    assert synth_cli.main(args) == 0
+    assert "train: 1 sequences, 2 frames" in capsys.readouterr().out
+    assert len(read_got10k(tmp_path / "cli" / "train")) == 1
