@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_delegated(sub, "synth", "mlkd_tracker.data.synth_cli", "render the synthetic night set")
     _add_delegated(sub, "eval", "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")
+    bench = sub.add_parser("bench", help="benchmarks (models: params, MACs, ONNX Runtime speed)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    _add_delegated(bench_sub, "models", "mlkd_tracker.train.model_bench",
+                   "params, MACs and search-branch speed of the network presets")
+    _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
+                   "tune a Siamese model's post-processing on a validation split")
     return parser
 
 

@@ -104,3 +104,27 @@ def test_eval_cli_scores_onnx_torch_and_opencv_trackers(student, data, tmp_path)
     results = json.loads((out / "results.json").read_text())
     assert sorted(results["trackers"]) == ["opencv-kcf", "student", "torch-last"]
     assert (out / "ope.png").stat().st_size > 0 and "| " in (out / "summary.md").read_text()
+
+
+def test_tune_ranks_post_processing_on_the_validation_split(student, data, tmp_path):
+    from mlkd_tracker.data.sequences import read_dataset
+    from mlkd_tracker.eval.tune_postprocess import tune
+    last, _ = student
+    export_tracker(last, tmp_path / "student")
+    grid = {"window_influence": [0.2, 0.6], "size_lr": [0.3, 0.5]}
+    rows = tune(OnnxSiameseEngine(tmp_path / "student"), read_dataset(data / "val"), grid,
+                progress=False)
+    assert len(rows) == 4
+    assert [r["auc"] for r in rows] == sorted((r["auc"] for r in rows), reverse=True)
+    assert {(r["window_influence"], r["size_lr"]) for r in rows} == {
+        (0.2, 0.3), (0.2, 0.5), (0.6, 0.3), (0.6, 0.5)}
+
+
+def test_bench_models_reports_macs_and_speed():
+    from mlkd_tracker.nets.presets import PRESETS
+    from mlkd_tracker.nets.summary import model_summary
+    from mlkd_tracker.train.model_bench import bench, format_table
+    (row,) = bench(["student_tiny"], {}, runs=5)
+    assert row["search_GMAC"] == pytest.approx(model_summary(PRESETS["student_tiny"])["search_macs"] / 1e9)
+    assert row["fps_1t"] > 0 and row["fps_2t"] > 0
+    assert "student_tiny" in format_table([row])
