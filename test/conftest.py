@@ -43,3 +43,9 @@ def ros_env(ros_domain_id, tmp_path, monkeypatch) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+# Shared test helpers (importable as plain modules from any test directory).
+import sys  # noqa: E402
+
+sys.path.insert(0, str(REPO / "test" / "support"))

@@ -4,23 +4,20 @@ need neither torch nor a trained model."""
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from mlkd_tracker.runtime.crops import context_size, crop_square, crop_to_image, image_to_crop
-from mlkd_tracker.runtime.onnx_siamese import (FORMAT_VERSION, KIND_SEARCH, KIND_TEMPLATE,
-                                               ModelError, OnnxSiameseEngine)
+from mlkd_tracker.runtime.onnx_siamese import ModelError, OnnxSiameseEngine
 from mlkd_tracker.runtime.siamese_geometry import SiameseGeometry
 from mlkd_tracker.runtime.siamese_postprocess import (PostprocessConfig, SiamesePostprocess,
                                                       TargetState)
 from mlkd_tracker.runtime.siamese_tracker import SiameseTracker
+from fake_siamese_onnx import S, fake_export, response
 
 G = SiameseGeometry(64, 160, 8)
-S = G.score_size
 
 
 # ---- crops --------------------------------------------------------------------------------------
@@ -59,20 +56,11 @@ def test_geometry_centre_cell_looks_at_the_crop_centre():
 
 
 # ---- post-processing ----------------------------------------------------------------------------
-def _response(peak: tuple[int, int], half_w: float, half_h: float):
-    logits = np.full((S, S), -8.0)
-    logits[peak] = 8.0
-    ltrb = np.empty((4, S, S))
-    ltrb[0] = ltrb[2] = half_w
-    ltrb[1] = ltrb[3] = half_h
-    return logits, ltrb
-
-
 def test_centre_peak_with_the_current_size_keeps_the_target_still():
     post = SiamesePostprocess(G, PostprocessConfig())
     state = TargetState(320, 240, 40, 20)
     scale = G.search_size / post.search_side(state)
-    new, score = post.step(state, *_response((6, 6), 20 * scale, 10 * scale), 640, 480)
+    new, score = post.step(state, *response((6, 6), 20 * scale, 10 * scale), 640, 480)
     assert (new.cx, new.cy) == pytest.approx((320, 240))
     assert (new.w, new.h) == pytest.approx((40, 20))
     assert score > 0.99
@@ -82,7 +70,7 @@ def test_off_centre_peak_moves_the_target_by_the_cell_offset():
     post = SiamesePostprocess(G, PostprocessConfig(window_influence=0.0))
     state = TargetState(320, 240, 40, 20)
     scale = G.search_size / post.search_side(state)
-    new, _ = post.step(state, *_response((6, 8), 20 * scale, 10 * scale), 640, 480)
+    new, _ = post.step(state, *response((6, 8), 20 * scale, 10 * scale), 640, 480)
     assert new.cx == pytest.approx(320 + 2 * G.stride / scale)
     assert new.cy == pytest.approx(240)
 
@@ -92,58 +80,24 @@ def test_size_follows_the_prediction_at_the_smoothing_rate_and_is_clipped():
     post = SiamesePostprocess(G, cfg)
     state = TargetState(320, 240, 40, 40)
     scale = G.search_size / post.search_side(state)
-    new, _ = post.step(state, *_response((6, 6), 30 * scale, 30 * scale), 640, 480)
+    new, _ = post.step(state, *response((6, 6), 30 * scale, 30 * scale), 640, 480)
     assert new.w == pytest.approx(40 * 0.5 + 60 * 0.5, rel=1e-3)
-    edge, _ = post.step(TargetState(2, 2, 3, 3), *_response((0, 0), 1, 1), 640, 480)
+    edge, _ = post.step(TargetState(2, 2, 3, 3), *response((0, 0), 1, 1), 640, 480)
     assert edge.cx >= 0 and edge.cy >= 0 and edge.w >= cfg.min_size
 
 
 def test_nan_outputs_do_not_produce_nan_boxes():
     post = SiamesePostprocess(G, PostprocessConfig())
-    logits, ltrb = _response((6, 6), 10, 10)
+    logits, ltrb = response((6, 6), 10, 10)
     logits[:] = np.nan
     ltrb[:] = np.nan
     new, score = post.step(TargetState(100, 100, 20, 20), logits, ltrb, 640, 480)
     assert np.isfinite([new.cx, new.cy, new.w, new.h, score]).all()
 
 
-# ---- ONNX engine --------------------------------------------------------------------------------
-def _save(graph, path, meta: dict):
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, str(v)
-    onnx.save(model, str(path))
-
-
-def _fake_export(stem, peak=(6, 6), half=(10.0, 10.0), meta_overrides=None, t_size=64):
-    """Template: zf = mean colour; search: a fixed response (peak, constant ltrb)."""
-    logits, ltrb = _response(peak, *half)
-    t_graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["template"], ["zf"], axes=[2, 3], keepdims=1)], "t",
-        [helper.make_tensor_value_info("template", TensorProto.FLOAT, [1, 3, t_size, t_size])],
-        [helper.make_tensor_value_info("zf", TensorProto.FLOAT, [1, 3, 1, 1])])
-    s_graph = helper.make_graph(
-        [helper.make_node("Identity", ["cls_c"], ["cls"]), helper.make_node("Identity", ["box_c"], ["box"])],
-        "s",
-        [helper.make_tensor_value_info("search", TensorProto.FLOAT, [1, 3, 160, 160]),
-         helper.make_tensor_value_info("zf", TensorProto.FLOAT, [1, 3, 1, 1])],
-        [helper.make_tensor_value_info("cls", TensorProto.FLOAT, [1, 1, S, S]),
-         helper.make_tensor_value_info("box", TensorProto.FLOAT, [1, 4, S, S])],
-        initializer=[numpy_helper.from_array(logits[None, None].astype(np.float32), "cls_c"),
-                     numpy_helper.from_array(ltrb[None].astype(np.float32), "box_c")])
-    meta = {"format_version": FORMAT_VERSION, "template_size": 64, "search_size": 160,
-            "stride": 8, "name": "fake", "export_id": "abc",
-            "postprocess": json.dumps({"window_influence": 0.4})}
-    meta.update(meta_overrides or {})
-    _save(t_graph, f"{stem}.template.onnx", {**meta, "kind": KIND_TEMPLATE})
-    _save(s_graph, f"{stem}.search.onnx", {**meta, "kind": KIND_SEARCH, **(meta_overrides or {})})
-    return stem
-
-
+# ---- ONNX engine (hand-built exports from test/support) ------------------------------------
 def test_engine_runs_a_fitting_export_and_reads_its_postprocess(tmp_path):
-    engine = OnnxSiameseEngine(_fake_export(tmp_path / "m"))
+    engine = OnnxSiameseEngine(fake_export(tmp_path / "m"))
     assert engine.geometry == G and engine.name == "fake"
     assert engine.postprocess == {"window_influence": 0.4}
     zf = engine.template(np.full((64, 64, 3), 10, np.uint8))
@@ -153,7 +107,7 @@ def test_engine_runs_a_fitting_export_and_reads_its_postprocess(tmp_path):
 
 
 def test_tracker_on_the_engine_follows_the_response(tmp_path):
-    stem = _fake_export(tmp_path / "m", peak=(6, 6))
+    stem = fake_export(tmp_path / "m", peak=(6, 6))
     tracker = SiameseTracker(str(stem) + ".search.onnx")
     frame = np.zeros((480, 640, 3), np.uint8)
     tracker.init(frame, (300, 200, 40, 40))
@@ -169,7 +123,7 @@ def test_tracker_on_the_engine_follows_the_response(tmp_path):
 ])
 def test_engine_refuses_models_that_do_not_fit(tmp_path, overrides, words):
     stem = tmp_path / "m"
-    _fake_export(stem)
+    fake_export(stem)
     # rewrite only the search graph's metadata
     model = onnx.load(f"{stem}.search.onnx")
     for p in model.metadata_props:
@@ -181,8 +135,8 @@ def test_engine_refuses_models_that_do_not_fit(tmp_path, overrides, words):
 
 
 def test_engine_refuses_a_pair_from_different_exports(tmp_path):
-    _fake_export(tmp_path / "a")
-    _fake_export(tmp_path / "b", meta_overrides={"export_id": "other"})
+    fake_export(tmp_path / "a")
+    fake_export(tmp_path / "b", meta_overrides={"export_id": "other"})
     (tmp_path / "b.template.onnx").replace(tmp_path / "c.template.onnx")
     (tmp_path / "a.search.onnx").replace(tmp_path / "c.search.onnx")
     with pytest.raises(ModelError, match="different exports"):
@@ -192,11 +146,11 @@ def test_engine_refuses_a_pair_from_different_exports(tmp_path):
 def test_engine_refuses_missing_corrupt_and_tampered_files(tmp_path):
     with pytest.raises(ModelError, match="missing"):
         OnnxSiameseEngine(tmp_path / "nothing")
-    stem = _fake_export(tmp_path / "m")
+    stem = fake_export(tmp_path / "m")
     (tmp_path / "m.search.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelError, match="cannot load"):
         OnnxSiameseEngine(stem)
-    stem = _fake_export(tmp_path / "k")
+    stem = fake_export(tmp_path / "k")
     digest = hashlib.sha256(b"something else").hexdigest()
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  k.template.onnx\n")
     with pytest.raises(ModelError, match="SHA256SUMS"):
