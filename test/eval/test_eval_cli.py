@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from mlkd_tracker.data.sequences import Sequence as Seq
 from mlkd_tracker.eval import eval_cli
 from mlkd_tracker.eval.results_io import read_boxes
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV
@@ -19,13 +19,6 @@ W, H, SIZE, FRAMES = 160, 120, 24, 10
 SEQUENCES = {"bright_a": ((20, 30), (3, 1)), "bright_b": ((110, 70), (-2, -2))}  # start, px/frame
 
 
-@dataclass
-class Seq:
-    name: str
-    frames: list[Path]
-    boxes: np.ndarray
-    absent: np.ndarray
-    clean_frames: list[Path] | None = None
 
 
 def minimal_got10k_reader(root: Path) -> list[Seq]:

@@ -8,13 +8,13 @@ import subprocess
 import sys
 import time
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from mlkd_tracker.data.sequences import Sequence as Seq
 from mlkd_tracker.eval import ope_runner
 from mlkd_tracker.eval.ope_runner import RunScore, init_frame_index, run_dataset, run_sequence, sequence_fps
 from mlkd_tracker.eval.plots import plot_ope
@@ -27,15 +27,6 @@ BOX_W, BOX_H = 40, 30
 SPEC = TrackerSpec("fake", "oracle", "fake")
 
 
-@dataclass
-class Seq:
-    """The fields of mlkd_tracker.data.sequences.Sequence that the runner reads."""
-
-    name: str
-    frames: list[Path]
-    boxes: np.ndarray
-    absent: np.ndarray
-    clean_frames: list[Path] | None = None
 
 
 def make_seq(root: Path, name: str, n: int, invalid: tuple[int, ...] = ()) -> Seq:

@@ -12,14 +12,6 @@ from mlkd_tracker.nets.summary import count_macs
 STUDENT_FAMILIES = ("alexnet_slim", "mobilenet", "shufflenet")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_registry_has_teacher_and_three_student_families():
     assert {"resnet", *STUDENT_FAMILIES} <= set(BACKBONES)
 

@@ -8,14 +8,6 @@ from mlkd_tracker.nets import EnhancerConfig, LowLightEnhancer
 from mlkd_tracker.nets.summary import count_params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_default_size_is_darklighter_like():
     net = LowLightEnhancer(EnhancerConfig())
     assert 0.7 * 75_000 <= count_params(net) <= 1.3 * 75_000

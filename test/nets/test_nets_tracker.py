@@ -8,14 +8,6 @@ from mlkd_tracker.nets import (PRESETS, SearchBranch, TemplateBranch, TrackerNet
                                build_tracker, get_preset, recalibrate_batchnorm, xcorr_depthwise)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _crops(cfg: TrackerNetConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     z = torch.rand(batch, 3, cfg.template_size, cfg.template_size, generator=g) * 255
