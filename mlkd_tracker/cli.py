@@ -55,7 +55,11 @@ def _export(args: argparse.Namespace) -> int:
     import json
     from mlkd_tracker.runtime.siamese_postprocess import PostprocessConfig
     from mlkd_tracker.train.export import export_tracker
-    post = PostprocessConfig.from_dict(json.loads(args.postprocess)) if args.postprocess else None
+    post = None
+    if args.postprocess:  # JSON text, or a `mlkd-tracker tune` result file (its "best" entry)
+        text = Path(args.postprocess).read_text() if Path(args.postprocess).is_file() else args.postprocess
+        values = json.loads(text)
+        post = PostprocessConfig.from_dict(values.get("best", values))
     for path in export_tracker(args.checkpoint, args.out, post, args.training_data):
         print(path)
     return 0
@@ -114,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a tracker checkpoint to ONNX (template + search)")
     export.add_argument("checkpoint")
     export.add_argument("--out", required=True, help="output stem, e.g. models/mlkd_student")
-    export.add_argument("--postprocess", help="JSON of post-processing parameters to ship")
+    export.add_argument("--postprocess", help="post-processing to ship: JSON, or a `tune` result file")
     export.add_argument("--training-data", help="description of the training data for the card")
     export.set_defaults(func=_export)
 
