@@ -26,7 +26,7 @@ def _export_preset(name: str, folder: Path) -> Path:
     model = build_tracker(net).eval()
     ckpt = folder / f"{name}.pt"
     torch.save({"model": model.state_dict(), "net_config": net.to_dict(), "kind": "untrained"}, ckpt)
-    export_tracker(ckpt, folder / name, training_data="none (untrained; speed only)")
+    export_tracker(ckpt, folder / name, training_data="none (untrained; speed only)", check=False)
     return folder / name
 
 

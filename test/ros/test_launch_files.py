@@ -68,9 +68,18 @@ def test_parameters_set_by_launch_are_declared_and_valid(path):
         validate_config(dataclasses.replace(defaults, **typed))
 
 
-def test_params_files_all_used_by_some_launch_file():
-    used = {p.name for path in LAUNCH_FILES for n in load_launch(path).nodes for p in n.param_files}
-    assert used >= {p.name for p in (REPO / "config").glob("*.yaml")} - {"tiny"}
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_params_file_names_only_declared_parameters_with_valid_values(path):
+    for key, section in yaml.safe_load(path.read_text()).items():
+        node = key.split("/")[-1]
+        assert node in NODE_CONFIGS, f"{path.name}: section '{key}' names no known node"
+        cls = _config_class(node)
+        values = section["ros__parameters"]
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        assert not unknown, f"{path.name} sets undeclared parameters {unknown}"
+        defaults = cls()
+        typed = {k: type(getattr(defaults, k))(v) for k, v in values.items()}
+        validate_config(dataclasses.replace(defaults, **typed))
 
 
 def test_substitutions_nest_and_fail_clearly():

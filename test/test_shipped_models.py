@@ -1,0 +1,43 @@
+"""What ships in models/: every file is listed in SHA256SUMS with its real digest, described in
+MODELS.md, loads in the torch-free runtime, and the student tracker config points at it."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def _sums() -> dict[str, str]:
+    lines = (MODELS / "SHA256SUMS").read_text().splitlines()
+    return {name.lstrip("*"): digest for digest, name in (line.split() for line in lines if line)}
+
+
+def test_every_shipped_file_has_its_real_checksum():
+    onnx_files = sorted(p.name for p in MODELS.glob("*.onnx"))
+    assert onnx_files, "no model ships"
+    sums = _sums()
+    assert sorted(sums) == onnx_files
+    for name, digest in sums.items():
+        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_every_export_loads_and_is_described_in_the_model_card():
+    card = (MODELS / "MODELS.md").read_text()
+    stems = {p.name.removesuffix(".search.onnx") for p in MODELS.glob("*.search.onnx")}
+    assert stems
+    for stem in stems:
+        engine = OnnxSiameseEngine(MODELS / stem)  # also verifies SHA256SUMS
+        assert stem in card
+        assert engine.meta["training_data"] and "synthetic" in engine.meta["training_data"]
+
+
+def test_student_tracker_config_uses_a_shipped_model():
+    params = yaml.safe_load((CONFIG / "tracker_student.yaml").read_text())["/**/tracker_node"]["ros__parameters"]
+    assert params["backend"] == "onnx"
+    assert (CONFIG.parent / (params["model_path"] + ".search.onnx")).is_file()
