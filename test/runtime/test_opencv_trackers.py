@@ -154,9 +154,14 @@ def test_factory_builds_an_opencv_tracker():
 
 
 def test_factory_refuses_an_unknown_backend_naming_the_known_ones():
-    with pytest.raises(ValueError, match="unknown tracker backend 'onnx'") as err:
-        create_tracker("onnx")
+    with pytest.raises(ValueError, match="unknown tracker backend 'tensorrt'") as err:
+        create_tracker("tensorrt")
     assert all(b in str(err.value) for b in BACKENDS)
+
+
+def test_factory_onnx_backend_needs_a_model_path():
+    with pytest.raises(ValueError, match="needs model_path"):
+        create_tracker("onnx")
 
 
 def test_factory_passes_the_algorithm_error_through():
