@@ -46,7 +46,7 @@ class FollowNode(Node):
         self.cfg = declare_config(self, FollowNodeConfig, on_change=self._configure)
         self._configure(self.cfg)
         self._intrinsics: tuple[float, float, float, float] | None = None
-        self._last_track = self._last_stamp = None
+        self._last_track: float | None = None
         self._episode = ""
         self._commands = 0
         self.pub = self.create_publisher(Vector3Stamped, "cmd_gimbal", OUTPUT_QOS)
