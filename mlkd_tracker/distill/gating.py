@@ -72,7 +72,8 @@ def per_sample_tracking_losses(out: Mapping[str, Tensor],
     per_cls, per_box = [], []
     for i in range(cls.shape[0]):
         sl = slice(i, i + 1)
-        per_cls.append(focal_loss(cls[sl], targets["cls"][sl]))
+        weight = targets["cls_weight"][sl] if "cls_weight" in targets else None
+        per_cls.append(focal_loss(cls[sl], targets["cls"][sl], weight=weight))
         # no positives (negative pair) -> 0 for both models -> never "worse" -> no box KD
         per_box.append(ltrb_giou_loss(box[sl], targets["box"][sl], targets["box_mask"][sl]))
     return {"cls": torch.stack(per_cls), "box": torch.stack(per_box)}

@@ -6,16 +6,19 @@ import torch.nn.functional as F
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25,
-               gamma: float = 2.0) -> torch.Tensor:
+               gamma: float = 2.0, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Sigmoid focal loss summed over cells, normalised by the number of positives (>= 1).
 
     Most cells are background; the focal term keeps them from drowning the few positives.
+    ``weight`` (0/1, like ``labels``) leaves out the ignore band around a target.
     """
     p = torch.sigmoid(logits)
     ce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     p_t = p * labels + (1 - p) * (1 - labels)
     a_t = alpha * labels + (1 - alpha) * (1 - labels)
     loss = a_t * ce * (1 - p_t) ** gamma
+    if weight is not None:
+        loss = loss * weight
     return loss.sum() / labels.sum().clamp(min=1.0)
 
 
@@ -43,6 +46,6 @@ def ltrb_giou_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
 def tracking_losses(out: dict, targets: dict, cls_weight: float = 1.0,
                     box_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """``{"total", "cls", "box"}`` for a batch; targets from data.targets.make_targets."""
-    cls = focal_loss(out["cls"], targets["cls"])
+    cls = focal_loss(out["cls"], targets["cls"], weight=targets.get("cls_weight"))
     box = ltrb_giou_loss(out["box"], targets["box"], targets["box_mask"])
     return {"total": cls_weight * cls + box_weight * box, "cls": cls, "box": box}
