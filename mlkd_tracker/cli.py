@@ -67,12 +67,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from mlkd_tracker.nets.presets import PRESETS
-    from mlkd_tracker.nets.summary import format_summary_table, model_summary
+    from mlkd_tracker.nets.summary import format_summary_table, summarize_presets
     names = args.models or sorted(PRESETS)
     unknown = sorted(set(names) - set(PRESETS))
     if unknown:
         raise SystemExit(f"unknown models {unknown}; presets: {sorted(PRESETS)}")
-    print(format_summary_table([{"model": n, **model_summary(PRESETS[n])} for n in names]))
+    print(format_summary_table(summarize_presets(names)))
     return 0
 
 

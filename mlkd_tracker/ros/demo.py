@@ -116,6 +116,11 @@ def _diag_float(rec: Recording, key: str) -> float:
         return float("nan")
 
 
+def _diag_int(rec: Recording, key: str) -> int:
+    value = _diag_float(rec, key)
+    return int(value) if np.isfinite(value) else -1
+
+
 def _summarise(run: AlignedRun, score: SequenceScore, rec: Recording, out_dir: Path) -> DemoSummary:
     width, height = rec.image_size or (640, 480)
     centres = run.gt[:, :2] + run.gt[:, 2:] / 2
@@ -127,8 +132,7 @@ def _summarise(run: AlignedRun, score: SequenceScore, rec: Recording, out_dir: P
         success_auc=score.auc, precision_20=score.precision_20,
         norm_precision_20=score.norm_precision_20, frames=len(run.stamps),
         processed=int(run.processed.sum()),
-        tracker_dropped=int(_diag_float(rec, "dropped_frames")) if np.isfinite(
-            _diag_float(rec, "dropped_frames")) else -1,
+        tracker_dropped=_diag_int(rec, "dropped_frames"),
         frame_age_p50_ms=_diag_float(rec, "latency_p50_ms"),
         frame_age_p95_ms=_diag_float(rec, "latency_p95_ms"),
         inference_p50_ms=_diag_float(rec, "inference_p50_ms"),

@@ -71,7 +71,7 @@ def substitute(text: str, args: dict[str, str], env: dict[str, str]) -> str:
             value = _evaluate("".join(stack.pop()), args, env)
             (stack[-1] if stack else out).append(value)
         else:
-            (out).append(")")
+            out.append(")")  # a lone ")" is plain text
     if stack:
         raise LaunchError(f"unbalanced '$(' in {text!r}")
     out.append(text[pos:])

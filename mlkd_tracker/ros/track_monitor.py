@@ -114,7 +114,7 @@ class TrackMonitor(Node):
                              self.rec.image_size)
 
 
-def wait_for(predicate, timeout: float, period: float = 0.05) -> bool:
+def wait_for(predicate, timeout: float = 10.0, period: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -97,6 +97,8 @@ class OnnxSiameseEngine:
         self.name = self.meta.get("name", t_path.name.split(".")[0])
         self.postprocess = json.loads(self.meta.get("postprocess", "{}"))
         self._check_shapes(t_path, s_path)
+        self._t_input = self._t.get_inputs()[0].name
+        self._s_inputs = [i.name for i in self._s.get_inputs()]
 
     def _check_shapes(self, t_path: Path, s_path: Path) -> None:
         g = self.geometry
@@ -114,9 +116,8 @@ class OnnxSiameseEngine:
         return np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
 
     def template(self, crop: np.ndarray) -> np.ndarray:
-        return self._t.run(None, {self._t.get_inputs()[0].name: self._blob(crop)})[0]
+        return self._t.run(None, {self._t_input: self._blob(crop)})[0]
 
     def search(self, crop: np.ndarray, zf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        names = [i.name for i in self._s.get_inputs()]
-        cls, box = self._s.run(None, {names[0]: self._blob(crop), names[1]: zf})
+        cls, box = self._s.run(None, {self._s_inputs[0]: self._blob(crop), self._s_inputs[1]: zf})
         return cls[0, 0], box[0]

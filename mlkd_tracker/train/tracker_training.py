@@ -107,15 +107,15 @@ def _callbacks(run_dir: Path, loader=None) -> list:
     return [CsvLogger(run_dir), TensorBoardLogger(run_dir), LossCurvePlot(run_dir), *extra]
 
 
-def _trainer(cfg: TrainConfig, model: SiameseTracker, net: TrackerNetConfig, step, groups,
-             **pair_extra) -> Trainer:
+def _trainer(cfg: TrainConfig, module: torch.nn.Module, net: TrackerNetConfig, step, groups,
+             extra_state=None, **pair_extra) -> Trainer:
+    """A Trainer of ``module`` on the run's training pairs, validated on fixed val pairs."""
     train_seqs = read_dataset(split_root(cfg, cfg.train_split))
     dataset = PairDataset(train_seqs, pair_config(cfg, net, **pair_extra), seed=cfg.seed)
     loader = make_loader(dataset, cfg.batch_size, cfg.workers, cfg.seed)
     val = validator(step, _fixed_batches(cfg, net, **pair_extra))
-    extra = lambda: {"net_config": net.to_dict(), "kind": cfg.kind}  # noqa: E731
-    return Trainer(cfg, model, groups, step, forever(loader), _callbacks(cfg.run_dir, loader),
-                   val, extra)
+    return Trainer(cfg, module, groups, step, forever(loader), _callbacks(cfg.run_dir, loader),
+                   val, extra_state)
 
 
 def train_tracker(cfg: TrainConfig) -> Path:
@@ -128,7 +128,8 @@ def train_tracker(cfg: TrainConfig) -> Path:
     model = build_tracker(net).to(cfg.device)
     if cfg.kind == "teacher" and cfg.enhancer_pretrain_epochs > 0:
         pretrain_enhancer(cfg, model, net)
-    trainer = _trainer(cfg, model, net, tracking_step(model, cfg), param_groups(model, cfg))
+    extra = lambda: {"net_config": net.to_dict(), "kind": cfg.kind}  # noqa: E731
+    trainer = _trainer(cfg, model, net, tracking_step(model, cfg), param_groups(model, cfg), extra)
     return trainer.fit()
 
 
@@ -143,8 +144,4 @@ def pretrain_enhancer(cfg: TrainConfig, model: SiameseTracker, net: TrackerNetCo
         return {"total": l1, "l1": l1}
 
     groups = [{"params": list(enhancer.parameters()), "lr_mult": 1.0, "name": "enhancer"}]
-    train_seqs = read_dataset(split_root(cfg, cfg.train_split))
-    dataset = PairDataset(train_seqs, pair_config(sub, net, return_clean=True), seed=cfg.seed)
-    loader = make_loader(dataset, cfg.batch_size, cfg.workers, cfg.seed)
-    val = validator(step, _fixed_batches(sub, net, return_clean=True))
-    Trainer(sub, enhancer, groups, step, forever(loader), _callbacks(sub.run_dir, loader), val).fit()
+    _trainer(sub, enhancer, net, step, groups, return_clean=True).fit()

@@ -13,6 +13,7 @@ from rclpy.qos import QoSProfile
 
 from mlkd_tracker.ros.launch_xml import LaunchPlan, NodeSpec
 from mlkd_tracker.ros.process_group import ProcessGroup
+from mlkd_tracker.ros.track_monitor import wait_for
 
 
 def start_nodes(log_dir: Path, *specs: NodeSpec) -> ProcessGroup:
@@ -45,13 +46,7 @@ class Probe:
         rclpy.try_shutdown(context=self.context)
 
 
-def wait_until(predicate, timeout: float = 10.0, period: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
+wait_until = wait_for  # the tests' name for it
 
 
 def publish_until(publisher, msg, predicate, timeout: float = 10.0, period: float = 0.2) -> bool:

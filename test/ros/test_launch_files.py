@@ -28,6 +28,14 @@ def _config_class(exec_name: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _assert_declared_and_valid(cls, values: dict, where: str) -> None:
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    assert not unknown, f"{where} sets undeclared parameters {unknown}"
+    defaults = cls()
+    typed = {k: type(getattr(defaults, k))(v) for k, v in values.items()}
+    validate_config(dataclasses.replace(defaults, **typed))
+
+
 def _console_scripts() -> set[str]:
     setup = (REPO / "setup.py").read_text()
     return set(re.findall(r'f?"([\w-]+) = \{PACKAGE\}\.', setup))
@@ -52,7 +60,6 @@ def test_every_node_is_a_console_script_with_a_config(path):
 def test_parameters_set_by_launch_are_declared_and_valid(path):
     for node in load_launch(path).nodes:
         cls = _config_class(node.exec)
-        declared = {f.name for f in dataclasses.fields(cls)}
         values = {}
         for param_file in node.param_files:
             doc = yaml.safe_load(param_file.read_text())
@@ -61,11 +68,7 @@ def test_parameters_set_by_launch_are_declared_and_valid(path):
                     f"{param_file.name}: section '{key}' does not address {node.name}"
                 values.update(section["ros__parameters"])
         values.update({k: yaml.safe_load(v) for k, v in node.params.items()})
-        unknown = set(values) - declared
-        assert not unknown, f"{path.name}/{node.name} sets undeclared parameters {unknown}"
-        defaults = cls()
-        typed = {k: type(getattr(defaults, k))(v) for k, v in values.items()}
-        validate_config(dataclasses.replace(defaults, **typed))
+        _assert_declared_and_valid(cls, values, f"{path.name}/{node.name}")
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
@@ -74,12 +77,7 @@ def test_every_params_file_names_only_declared_parameters_with_valid_values(path
         node = key.split("/")[-1]
         assert node in NODE_CONFIGS, f"{path.name}: section '{key}' names no known node"
         cls = _config_class(node)
-        values = section["ros__parameters"]
-        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-        assert not unknown, f"{path.name} sets undeclared parameters {unknown}"
-        defaults = cls()
-        typed = {k: type(getattr(defaults, k))(v) for k, v in values.items()}
-        validate_config(dataclasses.replace(defaults, **typed))
+        _assert_declared_and_valid(cls, section["ros__parameters"], path.name)
 
 
 def test_substitutions_nest_and_fail_clearly():
