@@ -42,6 +42,13 @@ def _launch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.kind == "mlkd":
+        from mlkd_tracker.train.mlkd import train_mlkd
+        from mlkd_tracker.train.mlkd_config import load_mlkd_config
+        mcfg = load_mlkd_config(args.config, args.overrides)
+        print(f"MLKD: {len(mcfg.students)} students -> {mcfg.run_dir}")
+        print(train_mlkd(mcfg))
+        return 0
     from mlkd_tracker.train.config import load_config
     from mlkd_tracker.train.tracker_training import train_tracker
     cfg = load_config(args.config, [f"kind={args.kind}", *args.overrides])
@@ -109,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("launch_args", nargs="*", help="launch arguments name:=value")
     launch.set_defaults(func=_launch)
 
-    train = sub.add_parser("train", help="train a Siamese tracker (student or teacher)")
-    train.add_argument("kind", choices=("student", "teacher"))
+    train = sub.add_parser("train", help="train a Siamese tracker (student, teacher) or MLKD students")
+    train.add_argument("kind", choices=("student", "teacher", "mlkd"))
     train.add_argument("--config", help="YAML run config (see config/train/)")
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=2 optim.lr=1e-3")
     train.set_defaults(func=_train)

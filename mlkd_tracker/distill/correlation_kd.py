@@ -33,13 +33,16 @@ def _standardise(x: Tensor) -> Tensor:
 
 
 class SoftmaxMSE(nn.Module):
-    """MSE between the maps softmaxed globally per sample (over C·S·S) at temperature τ.
+    """MSE between the maps softmaxed globally per sample (over C·S·S) at temperature τ, after
+    standardising each map.
 
-    The softmax is rescaled by the number of elements N (so a uniform map is 1 everywhere):
-    raw softmax values are ~1/N ≈ 5e-5 for 64×17×17 maps and their MSE ~1e-9, which is why
-    the published weight looked arbitrary; with the rescale the loss is O(1) at any size."""
+    Standardising first makes the loss independent of each network's correlation magnitude
+    (a teacher's raw maps can span hundreds, which turns a τ = 1 softmax into a one-hot and
+    the loss into ~N). The softmax is rescaled by the number of elements N (a uniform map is 1
+    everywhere): raw softmax values are ~1/N ≈ 5e-5 for 64×17×17 maps and their MSE ~1e-9,
+    which is why the published weight looked arbitrary; with the rescale the loss is O(1)."""
 
-    def __init__(self, temperature: float = 1.0) -> None:
+    def __init__(self, temperature: float = 2.0) -> None:
         super().__init__()
         self.temperature = float(temperature)
 
@@ -47,8 +50,8 @@ class SoftmaxMSE(nn.Module):
         t_corr = t_corr.detach()
         _check(s_corr, t_corr)
         n = s_corr[0].numel()
-        s = F.softmax(s_corr.flatten(1) / self.temperature, dim=1) * n
-        t = F.softmax(t_corr.flatten(1) / self.temperature, dim=1) * n
+        s = F.softmax(_standardise(s_corr).flatten(1) / self.temperature, dim=1) * n
+        t = F.softmax(_standardise(t_corr).flatten(1) / self.temperature, dim=1) * n
         return F.mse_loss(s, t)
 
 

@@ -90,7 +90,7 @@ def test_feature_hint_resizes_student_to_teacher_grid():
 
 
 @pytest.mark.parametrize("name,transform", [
-    ("softmax_mse", lambda t: t + 3.0),                      # softmax: shift-free
+    ("softmax_mse", lambda t: 30.0 * t + 3.0),               # standardised, then softmax
     ("spatial_consistency", lambda t: 10.0 * t + 1.0),       # std-normalised differences
     ("soft_mask", lambda t: 5.0 * t - 2.0),                  # mask relative to mean and std
     ("feature_hint", lambda t: 0.1 * t + 4.0),               # standardised features
