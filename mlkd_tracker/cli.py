@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "params, MACs and search-branch speed of the network presets")
     _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
+    _add_delegated(sub, "select", "mlkd_tracker.train.mlkd_select",
+                   "pick MLKD-Track among an MLKD run's students on val, tune and export it")
+    _add_delegated(sub, "report", "mlkd_tracker.eval.ablation_report",
+                   "ablation report: teacher, no KD, teacher KD, MLKD, MLKD-Track on the test split")
     return parser
 
 

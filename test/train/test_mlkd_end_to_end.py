@@ -159,3 +159,12 @@ def test_two_ddp_processes_on_gloo_stay_in_sync(data, teacher, tmp_path):
     # both ranks drew different pairs, yet the students moved (gradients were all-reduced)
     state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert state["step"] == 4
+
+
+def test_a_tiny_run_is_selected_on_val_and_exported_to_onnx(run, data):
+    from mlkd_tracker.runtime.siamese_tracker import SiameseTracker
+    from mlkd_tracker.train.mlkd_select import select
+    result = select(run, threads=1, grid={"window_influence": [0.2, 0.4]}, progress=False)
+    assert len(result["candidates"]) == 2 * len(STUDENTS)
+    assert result["winner"]["student"] in STUDENTS
+    SiameseTracker(run / "export" / "mlkd_track")  # loads, with metadata checks
