@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "params, MACs and search-branch speed of the network presets")
     _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
+    _add_delegated(sub, "record", "mlkd_tracker.ros.record_cli",
+                   "record ROS topics into a rosbag2 (MCAP or sqlite3)")
+    _add_delegated(sub, "replay", "mlkd_tracker.ros.replay_cli",
+                   "replay a rosbag2 flight into the pipeline and evaluate it")
     _add_delegated(sub, "select", "mlkd_tracker.train.mlkd_select",
                    "pick MLKD-Track among an MLKD run's students on val, tune and export it")
     _add_delegated(sub, "report", "mlkd_tracker.eval.ablation_report",
