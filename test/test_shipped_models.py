@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
@@ -37,7 +38,13 @@ def test_every_export_loads_and_is_described_in_the_model_card():
         assert engine.meta["training_data"] and "synthetic" in engine.meta["training_data"]
 
 
-def test_student_tracker_config_uses_a_shipped_model():
-    params = yaml.safe_load((CONFIG / "tracker_student.yaml").read_text())["/**/tracker_node"]["ros__parameters"]
+@pytest.mark.parametrize("config", ["tracker_student.yaml", "tracker_mlkd.yaml"])
+def test_neural_tracker_configs_use_a_shipped_model(config):
+    params = yaml.safe_load((CONFIG / config).read_text())["/**/tracker_node"]["ros__parameters"]
     assert params["backend"] == "onnx"
     assert (CONFIG.parent / (params["model_path"] + ".search.onnx")).is_file()
+
+
+def test_mlkd_track_is_the_distilled_student_selected_on_val():
+    engine = OnnxSiameseEngine(MODELS / "mlkd_track")
+    assert "MLKD" in engine.meta["training_data"] and "selected on val" in engine.meta["training_data"]

@@ -121,13 +121,29 @@ class TrackerNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self._input_rate.tick(time.monotonic())
         self._last_input = time.monotonic()
-        self.history.push(Time.from_msg(msg.header.stamp).nanoseconds, msg)
+        stamp = self._stamp_ns(msg.header, "bad frame skipped")
+        if stamp is None:
+            self._bad_frames += 1
+            return
+        self.history.push(stamp, msg)
 
     def _on_init(self, msg: Detection2D) -> None:
+        stamp = self._stamp_ns(msg.header, "~/init refused")
+        if stamp is None:
+            return
         box = bbox_to_box(msg.bbox)
         with self._lock:
-            self._pending.append(_InitRequest(Time.from_msg(msg.header.stamp).nanoseconds, box,
-                                              time.monotonic()))
+            self._pending.append(_InitRequest(stamp, box, time.monotonic()))
+
+    def _stamp_ns(self, header, problem: str) -> int | None:
+        """The header's stamp in ns, or None (logged) for one rclpy cannot represent: a negative
+        ``sec`` would otherwise raise inside the callback and end the node."""
+        try:
+            return Time.from_msg(header.stamp).nanoseconds
+        except (ValueError, OverflowError) as exc:
+            self._error(f"{problem}: header stamp {header.stamp.sec} s {header.stamp.nanosec} ns "
+                        f"is not a valid time ({exc})")
+            return None
 
     def _on_stop(self, _req, res: Trigger.Response) -> Trigger.Response:
         with self._lock:
