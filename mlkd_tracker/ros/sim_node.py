@@ -7,6 +7,7 @@ invalid ground-truth frame in the evaluation protocol.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from vision_msgs.msg import Detection2D
 
 from mlkd_tracker.ros.camera_node import pinhole_camera_info
 from mlkd_tracker.ros.detection_conversion import make_detection
-from mlkd_tracker.ros.diagnostics import OK, DiagnosticsPublisher, Health
+from mlkd_tracker.ros.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.ros.gimbal_command import msg_to_rates
 from mlkd_tracker.ros.image_conversion import array_to_image
 from mlkd_tracker.ros.node_main import run_node
@@ -74,6 +75,7 @@ class SimNode(Node):
         self.create_subscription(Vector3Stamped, "cmd_gimbal", self._on_cmd, OUTPUT_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._rates, self._rates_time = (0.0, 0.0), 0.0
+        self._bad_cmds, self._bad_cmd_time = 0, -math.inf
         self._frames, self._rate, self._render_ms = 0, RateMeter(), RollingWindow()
         self.create_timer(1.0 / self.cfg.fps, self._tick)
         self.diagnostics = DiagnosticsPublisher(self, "simulator", self._health)
@@ -82,7 +84,14 @@ class SimNode(Node):
         self.cfg = cfg
 
     def _on_cmd(self, msg: Vector3Stamped) -> None:
-        self._rates, self._rates_time = msg_to_rates(msg), time.monotonic()
+        rates = msg_to_rates(msg)
+        if not all(math.isfinite(r) for r in rates):
+            # A NaN rate would poison the gimbal state for the rest of the flight.
+            self._bad_cmds, self._bad_cmd_time = self._bad_cmds + 1, time.monotonic()
+            self.get_logger().warn(f"cmd_gimbal ignored: non-finite rates {rates}",
+                                   throttle_duration_sec=1.0)
+            return
+        self._rates, self._rates_time = rates, time.monotonic()
 
     def _on_reset(self, _req, res: Trigger.Response) -> Trigger.Response:
         self.scene.reset(self.cfg.seed)
@@ -107,7 +116,9 @@ class SimNode(Node):
     def _health(self) -> Health:
         (render_p50,) = self._render_ms.percentiles(50)
         pan, tilt = self.scene.gimbal
-        return Health(OK, "publishing", {"frames": self._frames,
+        recent = time.monotonic() - self._bad_cmd_time < 5.0
+        level, message = (WARN, "non-finite cmd_gimbal ignored") if recent else (OK, "publishing")
+        return Health(level, message, {"frames": self._frames, "bad_cmds": self._bad_cmds,
                                          "rate_hz": self._rate.rate(time.monotonic()),
                                          "render_p50_ms": render_p50, "pan_rad": pan,
                                          "tilt_rad": tilt})
