@@ -61,6 +61,9 @@ def verify_checksum(path: Path) -> None:
 def _session(path: Path, threads: int | None):
     import onnxruntime as ort
     opts = ort.SessionOptions()
+    # Worker threads otherwise spin between runs: at 30 Hz and ~3 ms per frame that kept a whole
+    # core busy (106 % CPU for tracker_node in `bench nodes`), CPU a companion computer needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
