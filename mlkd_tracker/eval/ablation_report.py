@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlkd_tracker.cli_types import positive_int
 from mlkd_tracker.eval.tracker_registry import TrackerSpec, parse_spec
 from mlkd_tracker.train import mlkd_select
 
@@ -215,13 +216,6 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
     return md
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mlkd-tracker report`` (the top-level CLI registers this module)."""
     parser.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (.pt)")
@@ -234,8 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: MLKD_RUN/report)")
     parser.add_argument("--baselines", default="csrt,kcf,mil",
                         help="comma-separated OpenCV baselines ('' for none)")
-    parser.add_argument("--threads", type=_positive_int, default=1, help="threads for evaluation (FPS)")
-    parser.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=1, help="threads for evaluation (FPS)")
+    parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="evaluate only the first N frames of each sequence (quick checks)")
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import cv2
 
+from mlkd_tracker.cli_types import positive_int
 from mlkd_tracker.eval.ope_runner import RunScore, SequenceLike, run_dataset
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec
 
@@ -41,13 +42,6 @@ __all__ = ["add_arguments", "main", "load_dataset", "select_sequences", "thread_
            "results_dict", "format_summary"]
 
 log = logging.getLogger(__name__)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,9 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--sequences", default=None,
                         help="comma-separated sequence names to evaluate (default: all)")
-    parser.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="evaluate only the first N frames of each sequence (quick checks)")
-    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="OpenCV / ONNX Runtime intra-op / OpenMP threads, so FPS is measured "
                              "under a stated thread count (default: library defaults)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",

@@ -22,14 +22,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from mlkd_tracker.cli_types import positive_int
+
 __all__ = ["add_arguments", "main", "command_line"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _names(text: str) -> list[str]:
@@ -41,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, default=Path("data/synth_night/test"),
                         help="data set root, GOT-10k or UAV123 layout "
                              "(default data/synth_night/test)")
-    parser.add_argument("--frames", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--frames", type=positive_int, default=None, metavar="N",
                         help="time the first N frames of the data set (default: all)")
     parser.add_argument("--models", type=Path, default=Path("models"),
                         help="folder of student exports (<stem>.template.onnx + .search.onnx)")
@@ -51,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="OpenCV baselines (default csrt,kcf,mil; '' for none)")
     parser.add_argument("--tracker", dest="trackers", action="append", default=[], metavar="SPEC",
                         help="another tracker, [LABEL=]kind:arg as for `mlkd-tracker eval`")
-    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="OpenCV / ONNX Runtime / OpenMP threads (default: library defaults)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"),
                         help="folder for benchmarks.json and the result files")

@@ -26,14 +26,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from mlkd_tracker.cli_types import positive_float
+
 __all__ = ["add_arguments", "main", "command_line"]
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def _non_negative(text: str) -> float:
@@ -52,9 +47,9 @@ def _size(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``bench nodes`` options to ``parser`` (a subparser of the top-level CLI)."""
-    parser.add_argument("--duration", type=_positive, default=60.0, metavar="S",
+    parser.add_argument("--duration", type=positive_float, default=60.0, metavar="S",
                         help="measured seconds, after the warm-up (default 60; 600 for a soak)")
-    parser.add_argument("--rate", type=_positive, default=30.0, metavar="HZ",
+    parser.add_argument("--rate", type=positive_float, default=30.0, metavar="HZ",
                         help="camera frame rate (default 30)")
     parser.add_argument("--width", type=_size, default=640, help="frame width (default 640)")
     parser.add_argument("--height", type=_size, default=480, help="frame height (default 480)")
@@ -62,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tracker_node params file (default: the shipped student)")
     parser.add_argument("--soak", action="store_true",
                         help="also report RSS growth and frame-age drift, first vs last minute")
-    parser.add_argument("--soak-window", type=_positive, default=60.0, metavar="S",
+    parser.add_argument("--soak-window", type=positive_float, default=60.0, metavar="S",
                         help="length of the first/last windows compared by --soak (default 60)")
     parser.add_argument("--warmup", type=_non_negative, default=5.0, metavar="S",
                         help="seconds of tracking before measuring (default 5)")
@@ -73,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="markdown file whose 'nodes' (or 'nodes_soak') section is rewritten")
     parser.add_argument("--note", default=None,
                         help="a remark printed at the top of the section (e.g. the conditions)")
-    parser.add_argument("--start-timeout", type=_positive, default=60.0, metavar="S",
+    parser.add_argument("--start-timeout", type=positive_float, default=60.0, metavar="S",
                         help="how long the nodes may take to start tracking")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 

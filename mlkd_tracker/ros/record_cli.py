@@ -18,18 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from mlkd_tracker.cli_types import positive_float
+
 
 __all__ = ["add_arguments", "main"]
 
 # bag_writer.STORAGES' keys, spelled out so building the CLI parser does not import rosbags.
 STORAGES = ("mcap", "sqlite3")
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bag folder to create (must not exist)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap",
                         help="rosbag2 storage (default mcap)")
-    parser.add_argument("--duration", type=_positive, default=None, metavar="S",
+    parser.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop after S seconds (default: until Ctrl-C)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")

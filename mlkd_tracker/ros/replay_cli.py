@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from mlkd_tracker.cli_types import positive_float
+
 
 __all__ = ["add_arguments", "main"]
 
@@ -37,13 +39,6 @@ STORAGES = ("mcap", "sqlite3")
 
 MODES = ("fast", "recorded", "rate")  # same as bag_replay.MODES, without importing rclpy here
 SOURCE_NODES = ("camera_node", "sim_node")
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def _box(text: str) -> tuple[float, float, float, float]:
@@ -71,9 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="fast",
                         help="fast: next frame when the output for the previous one arrived (no "
                              "frame lost); recorded: recorded timing; rate: --rate HZ")
-    parser.add_argument("--rate", dest="rate_hz", type=_positive, metavar="HZ",
+    parser.add_argument("--rate", dest="rate_hz", type=positive_float, metavar="HZ",
                         help="frame rate for --mode rate")
-    parser.add_argument("--speed", type=_positive, default=1.0,
+    parser.add_argument("--speed", type=positive_float, default=1.0,
                         help="time scale for --mode recorded (2 = twice as fast)")
     parser.add_argument("--camera-topic", help="image topic of the bag (default: its only one, "
                                                "or /image_raw)")
@@ -95,9 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more pipeline topics for the output bag (default /diagnostics)")
     parser.add_argument("--out-storage", choices=sorted(STORAGES), default="mcap",
                         help="storage of the output bag")
-    parser.add_argument("--frame-timeout", type=_positive, default=2.0, metavar="S",
+    parser.add_argument("--frame-timeout", type=positive_float, default=2.0, metavar="S",
                         help="fast mode: how long to wait for a frame's output")
-    parser.add_argument("--start-timeout", type=_positive, default=30.0, metavar="S",
+    parser.add_argument("--start-timeout", type=positive_float, default=30.0, metavar="S",
                         help="how long the pipeline may take to come up")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 

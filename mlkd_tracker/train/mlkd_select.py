@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
+from mlkd_tracker.cli_types import positive_int
+
 __all__ = ["Candidate", "select", "find_candidates", "validation_root", "rank", "read_run_config",
            "load_selection", "best_checkpoints", "export_stem", "resolve", "add_arguments", "main"]
 
@@ -259,13 +261,6 @@ def select(run_dir: str | Path, data_root: str | Path | None = None, split: str 
     return sel
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mlkd-tracker select`` (the top-level CLI registers this module)."""
     parser.add_argument("run_dir", type=Path, help="MLKD run folder (config.yaml + <student>/epoch_*.pt)")
@@ -273,8 +268,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data set root holding the split folders (default: config.yaml's data)")
     parser.add_argument("--split", default=None,
                         help="validation split folder (default: config.yaml's val_split); never test")
-    parser.add_argument("--threads", type=_positive_int, default=1, help="threads for evaluation (FPS)")
-    parser.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=1, help="threads for evaluation (FPS)")
+    parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="evaluate only the first N frames of each sequence (quick checks)")
     parser.add_argument("--no-tune", dest="tune", action="store_false",
                         help="export with the default post-processing instead of tuning it")
