@@ -9,11 +9,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 import yaml
+from tiny_got10k import write_split
 from torch_threads import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 from mlkd_tracker.data.sequences import read_dataset
@@ -27,29 +26,10 @@ from mlkd_tracker.nets.siamese import build_tracker
 from mlkd_tracker.nets.summary import model_summary
 from mlkd_tracker.train.mlkd_select import select
 
-W, H, FRAMES, SIZE, MAX_FRAMES = 160, 120, 5, 24, 4
+FRAMES, MAX_FRAMES = 5, 4
 STUDENT = copy.deepcopy(PRESETS["student_tiny"])
 TEACHER = dataclasses.replace(copy.deepcopy(PRESETS["student_tiny"]), name="teacher_small", width_mult=1.0,
                               head_channels=64)  # bigger than the students, cheap enough for a test
-
-
-def write_split(folder: Path, names: list[str], seed: int) -> None:
-    """GOT-10k split: a checkered square drifting over a dark noisy background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    target = np.where((xx // 6 + yy // 6) % 2 == 0, 240, 150).astype(np.float32)
-    for k, name in enumerate(names):
-        (folder / name).mkdir(parents=True)
-        bg = cv2.GaussianBlur(rng.normal(40, 20, (H, W)).astype(np.float32), (0, 0), 1.5)
-        lines = []
-        for i in range(FRAMES):
-            x, y = 30 + (3 + k) * i, 40 + (k - 1) * i
-            img = bg + rng.normal(0, 5, (H, W)).astype(np.float32)
-            img[y:y + SIZE, x:x + SIZE] = target
-            cv2.imwrite(str(folder / name / f"{i + 1:08d}.jpg"),
-                        np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
-            lines.append(f"{x},{y},{SIZE},{SIZE}")
-        (folder / name / "groundtruth.txt").write_text("\n".join(lines) + "\n")
 
 
 def save_ckpt(path: Path, cfg: TrackerNetConfig, seed: int, epoch: int = 1) -> Path:
@@ -77,8 +57,8 @@ def make_run(run: Path, data: Path, epochs: dict[str, int], seed: int) -> Path:
 def runs(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("ablation")
     data = base / "night"
-    write_split(data / "val", ["val_a"], seed=1)
-    write_split(data / "test", ["test_a", "test_b"], seed=2)
+    write_split(data / "val", ["val_a"], seed=1, frames=FRAMES)
+    write_split(data / "test", ["test_a", "test_b"], seed=2, frames=FRAMES)
     mlkd = make_run(base / "mlkd", data, {"mobile": 2, "alex": 1}, seed=0)
     select(mlkd, threads=1, max_frames=MAX_FRAMES, tune=False, progress=False)
     no_kd = make_run(base / "nokd", data, {"mobile": 1}, seed=100)  # never selected: last.pt

@@ -12,11 +12,10 @@ import json
 import re
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 import yaml
+from tiny_got10k import write_split
 from torch_threads import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 from mlkd_tracker.data.sequences import read_dataset
@@ -29,27 +28,8 @@ from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
 from mlkd_tracker.train import mlkd_select
 from mlkd_tracker.train.mlkd_select import Candidate, rank, select
 
-W, H, FRAMES, SIZE = 160, 120, 6, 24
+FRAMES = 6
 GRID = {"window_influence": [0.2, 0.5], "penalty_k": [0.06], "size_lr": [0.4]}
-
-
-def write_split(folder: Path, names: list[str], seed: int) -> None:
-    """GOT-10k split: a checkered square drifting over a dark noisy background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    target = np.where((xx // 6 + yy // 6) % 2 == 0, 240, 150).astype(np.float32)
-    for k, name in enumerate(names):
-        (folder / name).mkdir(parents=True)
-        bg = cv2.GaussianBlur(rng.normal(40, 20, (H, W)).astype(np.float32), (0, 0), 1.5)
-        lines = []
-        for i in range(FRAMES):
-            x, y = 30 + (3 + k) * i, 40 + (k - 1) * i
-            img = bg + rng.normal(0, 5, (H, W)).astype(np.float32)
-            img[y:y + SIZE, x:x + SIZE] = target
-            cv2.imwrite(str(folder / name / f"{i + 1:08d}.jpg"),
-                        np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
-            lines.append(f"{x},{y},{SIZE},{SIZE}")
-        (folder / name / "groundtruth.txt").write_text("\n".join(lines) + "\n")
 
 
 def save_student(path: Path, seed: int, epoch: int, crippled: bool = False) -> None:
@@ -87,8 +67,8 @@ def make_run(run: Path, data: Path, epochs: dict[str, int], val_split: str = "va
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("night")
-    write_split(root / "val", ["val_a", "val_b"], seed=1)
-    write_split(root / "test", ["test_a"], seed=2)
+    write_split(root / "val", ["val_a", "val_b"], seed=1, frames=FRAMES)
+    write_split(root / "test", ["test_a"], seed=2, frames=FRAMES)
     return root
 
 
