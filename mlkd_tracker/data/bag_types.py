@@ -72,9 +72,10 @@ def _msg_file(msgtype: str) -> Path:
                            "(set AMENT_PREFIX_PATH to the install that provides it)")
 
 
-def ensure_type(store: Typestore, msgtype: str) -> None:
-    """Make ``msgtype`` and every type it nests known to ``store``, loading missing ones from
-    installed ``.msg`` files; raises :class:`UnknownTypeError` naming what cannot be found."""
+def ensure_type(store: Typestore, msgtype: str, standard: Typestore | None = None) -> None:
+    """Make ``msgtype`` and every type it nests known to ``store``, taking missing ones from
+    ``standard`` when it has them, else from installed ``.msg`` files; raises
+    :class:`UnknownTypeError` naming what cannot be found."""
     pending, seen = [msgtype], set()
     while pending:
         name = pending.pop()
@@ -82,7 +83,10 @@ def ensure_type(store: Typestore, msgtype: str) -> None:
             continue
         seen.add(name)
         if name not in store.fielddefs:
-            store.register(get_types_from_msg(_msg_file(name).read_text(encoding="utf-8"), name))
+            if standard is not None and name in standard.fielddefs:
+                store.register({name: standard.fielddefs[name]})
+            else:
+                store.register(get_types_from_msg(_msg_file(name).read_text(encoding="utf-8"), name))
         pending.extend(nested_types(store, name) - seen)
 
 
@@ -118,22 +122,7 @@ def typestore_for_definitions(definitions: Iterable[tuple[str, MessageDefinition
     standard = standard_typestore()
     for msgtype in wanted:
         try:
-            _complete(store, standard, msgtype)
+            ensure_type(store, msgtype, standard)
         except (UnknownTypeError, TypesysError):
             continue
     return store
-
-
-def _complete(store: Typestore, standard: Typestore, msgtype: str) -> None:
-    pending, seen = [msgtype], set()
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name not in store.fielddefs:
-            if name in standard.fielddefs:
-                store.register({name: standard.fielddefs[name]})
-            else:
-                store.register(get_types_from_msg(_msg_file(name).read_text(encoding="utf-8"), name))
-        pending.extend(nested_types(store, name) - seen)
