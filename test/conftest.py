@@ -31,18 +31,33 @@ def ros_domain_id():
     handle.close()
 
 
-@pytest.fixture
-def ros_env(ros_domain_id, tmp_path, monkeypatch) -> dict[str, str]:
-    env = {
-        "ROS_DOMAIN_ID": str(ros_domain_id),
+def _ros_vars(domain: int, log_dir: Path) -> dict[str, str]:
+    return {
+        "ROS_DOMAIN_ID": str(domain),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
+        "ROS_LOG_DIR": str(log_dir),
         "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml"),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def ros_env(ros_domain_id, tmp_path, monkeypatch) -> dict[str, str]:
+    env = _ros_vars(ros_domain_id, tmp_path / "ros_log")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture(scope="module")
+def ros_module_env(ros_domain_id, tmp_path_factory):
+    """``ros_env`` for a module whose nodes or recordings serve several tests; yields the
+    module's temp folder."""
+    tmp = tmp_path_factory.mktemp("ros_module")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _ros_vars(ros_domain_id, tmp / "ros_log").items():
+            mp.setenv(key, value)
+        yield tmp
 
 
 # Shared test helpers (importable as plain modules from any test directory).

@@ -19,18 +19,9 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")
-def closed_loop(ros_domain_id, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    tmp = tmp_path_factory.mktemp("closed_loop")
-    for key, value in {"ROS_DOMAIN_ID": str(ros_domain_id),
-                       "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                       "ROS_LOG_DIR": str(tmp / "ros_log")}.items():
-        mp.setenv(key, value)
-    try:
-        yield run_demo(DemoConfig(duration_s=12.0, out_dir=tmp / "run", video=True,
-                                  progress=False, launch_args={"seed": "0"}))
-    finally:
-        mp.undo()
+def closed_loop(ros_module_env):
+    return run_demo(DemoConfig(duration_s=12.0, out_dir=ros_module_env / "run", video=True,
+                               progress=False, launch_args={"seed": "0"}))
 
 
 def test_tracker_follows_the_target_in_the_closed_loop(closed_loop):

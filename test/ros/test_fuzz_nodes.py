@@ -39,7 +39,6 @@ from ros_probe import Probe, diag_statuses, publish_until, start_nodes, wait_unt
 
 pytestmark = pytest.mark.ros
 
-REPO = Path(__file__).resolve().parents[2]
 W, H = 96, 72
 T = 60.0  # generous: only a failing example ever waits this long (the machine may be loaded)
 # No shrinking: all examples share one node, so once an example has broken it every later one
@@ -153,19 +152,6 @@ def _node(tmp: Path, compressed: bool):
         probe.close()
         codes = group.stop()
     assert codes["tracker_node"] == 0, "tracker_node did not exit cleanly on SIGINT"
-
-
-@pytest.fixture(scope="module")
-def ros_module_env(ros_domain_id, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"ROS_DOMAIN_ID": str(ros_domain_id),
-                           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                           "ROS_LOG_DIR": str(tmp / "ros_log"),
-                           "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml"),
-                           "PYTHONUNBUFFERED": "1"}.items():
-            mp.setenv(key, value)
-        yield tmp
 
 
 @pytest.fixture(scope="module")

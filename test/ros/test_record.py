@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 import rclpy
@@ -33,21 +32,13 @@ SIM = NodeSpec("mlkd_tracker", "sim_node", name="sim_node",
                        "target_min_px": "20.0", "target_max_px": "30.0"})
 TOPICS = ["/image_raw", "/ground_truth"]
 SQLITE_DURATION_S = 6.0
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def recordings(ros_domain_id, tmp_path_factory):
+def recordings(ros_module_env):
     """Both recorders run over the same flight; each starts before the simulator, so discovery
     does not cost the first frames."""
-    tmp = tmp_path_factory.mktemp("record")
-    mp = pytest.MonkeyPatch()
-    for key, value in {"ROS_DOMAIN_ID": str(ros_domain_id),
-                       "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                       "ROS_LOG_DIR": str(tmp / "ros_log"),
-                       "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml"),
-                       "PYTHONUNBUFFERED": "1"}.items():
-        mp.setenv(key, value)
+    tmp = ros_module_env
     proc = subprocess.Popen([sys.executable, "-m", "mlkd_tracker.ros.record_cli", "--topics",
                              *TOPICS, "--out", str(tmp / "mcap"), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -71,7 +62,6 @@ def recordings(ros_domain_id, tmp_path_factory):
             stdout, _ = proc.communicate()
         if sim is not None:
             sim.stop()
-        mp.undo()
     reader.join(5)
     yield {"mcap": tmp / "mcap", "sqlite3": tmp / "sqlite", "mcap_rc": proc.returncode,
            "mcap_stdout": stdout, "sqlite_rc": sqlite_rc, "stderr": "".join(lines)}

@@ -54,17 +54,8 @@ PIPELINE = "camera_tracking.launch.xml"  # its camera_node is left out: the bag 
 
 
 @pytest.fixture(scope="module")
-def env(ros_domain_id, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("replay")
-    mp = pytest.MonkeyPatch()
-    for key, value in {"ROS_DOMAIN_ID": str(ros_domain_id),
-                       "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                       "ROS_LOG_DIR": str(tmp / "ros_log"),
-                       "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml"),
-                       "PYTHONUNBUFFERED": "1"}.items():
-        mp.setenv(key, value)
-    yield tmp
-    mp.undo()
+def env(ros_module_env):
+    return ros_module_env
 
 
 @pytest.fixture(scope="module")
