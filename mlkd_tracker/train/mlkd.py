@@ -29,6 +29,7 @@ from mlkd_tracker.train import mlkd_logging as logs
 from mlkd_tracker.train import mlkd_parallel as par
 from mlkd_tracker.train.checkpoints import load_tracker
 from mlkd_tracker.train.loop import lr_factor, make_optimizer, seed_everything
+from mlkd_tracker.train.losses import tracking_losses
 from mlkd_tracker.train.mlkd_config import MLKDConfig
 from mlkd_tracker.train.mlkd_student import DistilledStudent, teacher_view
 from mlkd_tracker.train.tracker_training import (
@@ -54,6 +55,7 @@ class MLKDTrainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(par.local_device(cfg.device))
         self.run_dir = cfg.run_dir
+        self.teacher_state: dict | None = None  # where the teacher came from, for checkpoints
         self.teacher = self._load_teacher() if cfg.uses_teacher else None
         self.tcfgs = [cfg.student_train_config(s) for s in cfg.students]
         t_ch = self.teacher.cfg.neck_channels if self.teacher is not None else None
@@ -146,7 +148,6 @@ class MLKDTrainer:
     @torch.no_grad()
     def validate(self, batches: list[dict]) -> dict[str, float]:
         """Ground-truth loss of each student on fixed val pairs (ranking is by OPE later)."""
-        from mlkd_tracker.train.losses import tracking_losses
         values = {}
         for unit in self.units:
             unit.eval()
@@ -166,7 +167,7 @@ class MLKDTrainer:
         return {"model": unit.net.state_dict(), "net_config": unit.net.cfg.to_dict(),
                 "kind": "mlkd-student", "student": dataclasses.asdict(unit.spec),
                 "epoch": self.epoch, "step": self.step, "train_config": tc.to_dict(),
-                "teacher": getattr(self, "teacher_state", None), "room": self.cfg.room.enabled}
+                "teacher": self.teacher_state, "room": self.cfg.room.enabled}
 
     def save(self) -> None:
         if self.rank != 0:
