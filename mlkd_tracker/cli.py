@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mlkd_tracker.cli_types import positive_int
+
 
 def _kv(items: list[str]) -> dict[str, str]:
     out = {}
@@ -80,7 +82,12 @@ def _train(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     import json
+    from mlkd_tracker.train.detector_export import export_detector, is_detector_checkpoint
     from mlkd_tracker.train.enhancer_export import export_enhancer, is_enhancer_checkpoint
+    if is_detector_checkpoint(args.checkpoint):
+        out = args.out if args.out.endswith(".onnx") else f"{args.out}.onnx"
+        print(export_detector(args.checkpoint, out, args.imgsz, args.training_data))
+        return 0
     if is_enhancer_checkpoint(args.checkpoint):
         out = args.out if args.out.endswith(".onnx") else f"{args.out}.onnx"
         print(export_enhancer(args.checkpoint, out, args.training_data))
@@ -148,11 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=2 optim.lr=1e-3")
     train.set_defaults(func=_train)
 
-    export = sub.add_parser("export", help="export a tracker (template + search) or an SLKD "
-                            "enhancer checkpoint to ONNX")
+    export = sub.add_parser("export", help="export a tracker (template + search), an SLKD "
+                            "enhancer or a detector (Ultralytics best.pt) checkpoint to ONNX")
     export.add_argument("checkpoint")
     export.add_argument("--out", required=True, help="output stem, e.g. models/mlkd_student "
-                        "(enhancers: models/slkd_enhancer.onnx)")
+                        "(enhancers, detectors: models/slkd_enhancer.onnx)")
+    export.add_argument("--imgsz", type=positive_int, help="detectors: default input side "
+                        "(default: the training size; the export takes any multiple of 32)")
     export.add_argument("--postprocess", help="post-processing to ship: JSON, or a `tune` result file")
     export.add_argument("--training-data", help="description of the training data for the card")
     export.set_defaults(func=_export)
@@ -168,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "convert VisDrone2019-DET to YOLO layout")
     _add_delegated(sub, "eval", "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")
     bench = sub.add_parser("bench", help="benchmarks: models, nodes (live pipeline), trackers "
-                           "(offline FPS), enhancers")
+                           "(offline FPS), enhancers, detectors")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     _add_delegated(bench_sub, "models", "mlkd_tracker.train.model_bench",
                    "params, MACs and search-branch speed of the network presets")
@@ -178,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "offline FPS of every tracker (students, teacher, OpenCV) on the same frames")
     _add_delegated(bench_sub, "enhancers", "mlkd_tracker.eval.enhancer_bench",
                    "ms per 640x480 frame of enhancer exports (ONNX Runtime)")
+    _add_delegated(bench_sub, "detectors", "mlkd_tracker.eval.detector_bench",
+                   "ms per 640x480 frame of detector exports at several input sizes")
     _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
     _add_delegated(sub, "record", "mlkd_tracker.ros.record_cli",
@@ -187,12 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_delegated(sub, "select", "mlkd_tracker.train.mlkd_select",
                    "pick MLKD-Track among an MLKD run's students on val, tune and export it")
     report = sub.add_parser("report", help="reports on the test split: mlkd (tracker ablation), "
-                            "slkd (enhancers)")
+                            "slkd (enhancers), detector (RDR-KD ablation)")
     report_sub = report.add_subparsers(dest="report", required=True)
     _add_delegated(report_sub, "mlkd", "mlkd_tracker.eval.ablation_report",
                    "MLKD ablation: teacher, no KD, teacher KD, MLKD, MLKD-Track")
     _add_delegated(report_sub, "slkd", "mlkd_tracker.eval.slkd_report",
                    "SLKD: Teacher A vs student enhancers (PSNR, SSIM, cost, speed, tracking)")
+    _add_delegated(report_sub, "detector", "mlkd_tracker.eval.detector_report",
+                   "RDR-KD ablation: baseline, each term, pairs, all, teacher (COCO AP)")
     return parser
 
 

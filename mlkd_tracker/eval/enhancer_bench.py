@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlkd_tracker.eval.bench_report import machine_info, update_json, write_section
-    from mlkd_tracker.eval.image_quality import time_enhance
+    from mlkd_tracker.eval.speed import time_per_frame
     from mlkd_tracker.runtime.enhancer import ModelError, OnnxEnhancer
     models = args.models or [Path("models/slkd_enhancer.onnx")]
     w, h = args.size
@@ -50,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"mlkd-tracker bench enhancers: error: {exc}", file=sys.stderr)
         return 2
-    rows = [{"model": path, "name": e.name, **time_enhance(e.enhance, h, w, runs=args.runs)}
+    rows = [{"model": path, "name": e.name,
+             **time_per_frame(e.enhance, height=h, width=w, runs=args.runs)}
             for path, e in engines.items()]
     words = ["mlkd-tracker", "bench", "enhancers", *(f"--model={m}" for m in models),
              "--size", f"{w}x{h}", "--threads", str(args.threads), "--runs", str(args.runs)]

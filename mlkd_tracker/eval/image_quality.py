@@ -1,4 +1,4 @@
-"""Full-reference quality of an enhancer on (night, clean) frame pairs, and its speed.
+"""Full-reference quality of an enhancer on (night, clean) frame pairs.
 
 PSNR and SSIM come from scikit-image (the field's reference implementations; SSIM with the
 Gaussian-free 7x7 window of skimage's default, over the three BGR channels). Frames are scored
@@ -6,7 +6,6 @@ at their full size in uint8, exactly what a node would publish.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,19 +55,3 @@ def evaluate_quality(enhance: Enhance | None, pairs: list[tuple[Path, Path]],
         psnrs.append(p)
         ssims.append(s)
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "n_frames": len(pairs)}
-
-
-def time_enhance(enhance: Enhance, height: int = 480, width: int = 640, runs: int = 30,
-                 warmup: int = 5, seed: int = 0) -> dict[str, float]:
-    """Median and p90 milliseconds per frame of ``enhance`` on a noisy dark frame."""
-    rng = np.random.default_rng(seed)
-    frame = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
-    for _ in range(warmup):
-        enhance(frame)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        enhance(frame)
-        times.append(1e3 * (time.perf_counter() - t0))
-    median = float(np.median(times))
-    return {"ms_median": median, "ms_p90": float(np.percentile(times, 90)), "fps": 1e3 / median}

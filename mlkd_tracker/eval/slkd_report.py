@@ -67,7 +67,8 @@ def _track(specs: dict[str, str], data: Path, out: Path, threads: int,
 def build_slkd_report(enhancers: list[tuple[str, Path]], tracker: str, compare: list[str],
                       data: Path, out: Path, step: int = 10, threads: int = 2,
                       max_frames: int | None = None, progress: bool = True) -> Path:
-    from mlkd_tracker.eval.image_quality import evaluate_quality, frame_pairs, time_enhance
+    from mlkd_tracker.eval.image_quality import evaluate_quality, frame_pairs
+    from mlkd_tracker.eval.speed import time_per_frame
     from mlkd_tracker.eval.slkd_plots import plot_samples
     from mlkd_tracker.runtime.enhancer import OnnxEnhancer
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ def build_slkd_report(enhancers: list[tuple[str, Path]], tracker: str, compare: 
     for label, engine in engines.items():
         rows.append({"label": label, "onnx": str(onnx[label]),
                      **evaluate_quality(engine.enhance, pairs, progress, label),
-                     **_cost(engine), **time_enhance(engine.enhance)})
+                     **_cost(engine), **time_per_frame(engine.enhance)})
     tracker_label = Path(tracker).name
     specs = {tracker_label: f"onnx:{tracker}"}
     specs |= {f"{label}+{tracker_label}": f"enhanced:{path}+{tracker}"

@@ -22,7 +22,7 @@ from mlkd_tracker.train.config import read_with_overrides
 class DetectorTrainConfig:
     model: str = "yolov8n.yaml"
     data: str = "data/synth_detect/data.yaml"
-    epochs: int = 30
+    epochs: int = 20
     imgsz: int = 320
     batch: int = 16
     optimizer: str = "SGD"
@@ -106,6 +106,20 @@ def train_detector(cfg: DetectorTrainConfig) -> Path:
     return cfg.run_dir / "weights" / "best.pt"
 
 
+RDRKD_RECORD = "rdrkd.yaml"
+
+
+def write_rdrkd_record(run_dir: Path, teacher: str, rdrkd) -> Path:
+    """The RDR-KD settings beside Ultralytics' ``args.yaml`` (which cannot hold them), so the
+    ablation report knows which terms a run used."""
+    import yaml
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RDRKD_RECORD
+    path.write_text(yaml.safe_dump({"teacher": str(teacher), **dataclasses.asdict(rdrkd)},
+                                   sort_keys=False))
+    return path
+
+
 def train_rdrkd(cfg: RDRKDTrainConfig) -> Path:
     """Distil the student from the teacher; returns ``weights/best.pt`` (the student alone).
 
@@ -127,6 +141,7 @@ def train_rdrkd(cfg: RDRKDTrainConfig) -> Path:
         raise RuntimeError(f"{cfg.run_dir} holds an unfinished RDR-KD run, which cannot be "
                            "resumed; remove the folder or choose another name=")
     else:
+        write_rdrkd_record(cfg.run_dir, cfg.teacher, rdrkd)
         yolo(cfg.model).train(trainer=rdrkd_trainer(str(Path(cfg.teacher).resolve()), rdrkd),
                               **cfg.train_args())
     return cfg.run_dir / "weights" / "best.pt"

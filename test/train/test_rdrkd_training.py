@@ -1,6 +1,7 @@
 """`mlkd-tracker train rdrkd` end to end on the tiny synthetic detection set, offline: a teacher
-trains, the student distils from it with every RDR-KD term logged separately, and the saved
-student is a plain detector that exports to ONNX and runs in the runtime."""
+trains, the student distils from it with every RDR-KD term logged separately, the saved student
+is a plain detector that `mlkd-tracker export` turns into the runtime's ONNX, and
+`report detector` scores both runs."""
 from __future__ import annotations
 
 import math
@@ -37,12 +38,21 @@ columns = [c.strip() for c in rows[0]]
 values = dict(zip(columns, (float(v) for v in rows[-1])))
 from ultralytics import YOLO
 model = YOLO(str(best))
-onnx = model.export(format="onnx", imgsz=64, verbose=False)
+from mlkd_tracker.cli import main
+assert main(["export", str(best), "--out", {str(tmp_path / "student")!r},
+             "--training-data", "tiny synthetic set"]) == 0
 from mlkd_tracker.runtime.detector import OnnxDetector
 import numpy as np
-dets = OnnxDetector(onnx, threads=1).detect(np.zeros((48, 64, 3), np.uint8), conf=0.0)
+detector = OnnxDetector({str(tmp_path / "student.onnx")!r}, threads=1, input_size=96)
+dets = detector.detect(np.zeros((48, 64, 3), np.uint8), conf=0.0)
+from mlkd_tracker.eval.detector_report import build_detector_report
+md = build_detector_report(None, teacher.parent.parent, [cfg.run_dir], cfg.data,
+                           "test", {str(tmp_path / "report")!r}, threads=1, progress=False)
+import yaml
+record = yaml.safe_load((cfg.run_dir / "rdrkd.yaml").read_text())
 print(json.dumps({{"columns": columns, "values": values, "kind": type(model.model).__name__,
-                  "n": len(dets), "attempts": ATTEMPTS}}))
+                  "n": len(dets), "record": record, "meta": detector.meta,
+                  "report": md.read_text(), "attempts": ATTEMPTS}}))
 """
     result = run_offline(script, tmp_path, timeout=300)
     for term in ("regenerated", "decoupled", "responsive_cls", "responsive_loc"):
@@ -54,6 +64,21 @@ print(json.dumps({{"columns": columns, "values": values, "kind": type(model.mode
         assert result["values"][f"val/{term}"] == 0  # validation scores the student alone
     assert result["kind"] == "DetectionModel"  # the teacher and the RDR-KD modules are not saved
     assert result["n"] > 0
+    # the run records its terms for the ablation report (Ultralytics' args.yaml cannot hold them)
+    record = result["record"]
+    assert (record["regenerated_weight"], record["decoupled_weight"],
+            record["responsive_weight"]) == (1e-5, 0.1, 1e-5)
+    assert record["teacher"].endswith("best.pt")
+    # `mlkd-tracker export` writes the runtime's detector: dynamic size, provenance in metadata
+    assert result["meta"]["kind"] == "mlkd_tracker/detector"
+    assert result["meta"]["training_data"] == "tiny synthetic set"
+    assert result["meta"]["source_checkpoint"] == "best.pt"
+    # the ablation report marks the terms from the run's record and scores every run
+    report = result["report"]
+    assert "| rdrkd | ✓ | ✓ | ✓ |" in report
+    assert "| teacher (baseline) |  |  |  |" in report
+    for name in ("report.json", "training_curves.png", "pr_curves.png", "onnx/rdrkd.onnx"):
+        assert (tmp_path / "report" / name).is_file(), name
 
 
 def test_ablation_switches_and_bad_inputs(tmp_path):

@@ -1,0 +1,102 @@
+"""``mlkd-tracker bench detectors``: ms per camera frame of detector exports at several input sizes.
+
+    mlkd-tracker bench detectors [--model models/detector.onnx ...] [--imgsz 320 --imgsz 640]
+        [--image FRAME.jpg] [--threads 2] [--runs 50] [--out runs/bench] [--markdown BENCHMARKS.md]
+
+Every model x input size is timed side by side on the same 640x480 frame (``--image``, e.g. a
+synthetic test frame, else a noisy dark frame) with ONNX Runtime, through ``OnnxDetector.detect``
+at detector_node's defaults: letterbox, network, decode and NMS, i.e. what the node pays per frame.
+A fixed-size export is only timed at its own size. Params are counted from the ONNX initialisers
+(no torch needed). Writes the ``detectors`` section of ``<out>/benchmarks.json`` and ``--markdown``.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from mlkd_tracker.cli_types import positive_int
+
+__all__ = ["add_arguments", "main", "onnx_params"]
+
+
+def onnx_params(path: Path) -> int:
+    """Number of weights stored in the graph (initialisers), i.e. the model's parameters."""
+    import numpy as np
+    import onnx
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return int(sum(np.prod(t.dims, dtype=np.int64) for t in graph.initializer))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", dest="models", action="append", type=Path, default=None,
+                        help="detector .onnx to time (repeat; default models/detector.onnx)")
+    parser.add_argument("--imgsz", dest="sizes", action="append", type=positive_int, default=None,
+                        help="network input side (repeat; default 320 and 640)")
+    parser.add_argument("--image", type=Path, help="frame to detect on (default: noisy dark 640x480)")
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--runs", type=positive_int, default=50)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+
+
+def _rows(models: list[Path], sizes: list[int], frame, threads: int, runs: int) -> list[dict]:
+    from mlkd_tracker.eval.speed import time_per_frame
+    from mlkd_tracker.runtime.detector import OnnxDetector
+    rows = []
+    for model in models:
+        params = onnx_params(model)
+        for size in sizes:
+            try:
+                det = OnnxDetector(model, threads=threads, input_size=size)
+            except ValueError as exc:  # a fixed-size export at another size, or not a stride multiple
+                print(f"skipped {model} at {size}: {exc}", file=sys.stderr)
+                continue
+            rows.append({"model": str(model), "name": det.name, "imgsz": size, "params": params,
+                         "input": list(det.preprocess(frame)[0].shape[2:]),
+                         **time_per_frame(det.detect, frame, runs=runs)})
+    return rows
+
+
+def main(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+    from mlkd_tracker.eval.bench_report import machine_info, update_json, write_section
+    from mlkd_tracker.runtime.detector import ModelError, OnnxDetector
+    models = args.models or [Path("models/detector.onnx")]
+    sizes = args.sizes or [320, 640]
+    if args.image is not None:
+        frame = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+        if frame is None:
+            print(f"mlkd-tracker bench detectors: error: {args.image} is not a readable image",
+                  file=sys.stderr)
+            return 2
+    else:
+        frame = np.random.default_rng(0).integers(0, 60, (480, 640, 3), dtype=np.uint8)
+    try:
+        for m in models:
+            OnnxDetector(m, threads=1)  # refuse a bad file before anything is timed
+    except ModelError as exc:
+        print(f"mlkd-tracker bench detectors: error: {exc}", file=sys.stderr)
+        return 2
+    rows = _rows(models, sizes, frame, args.threads, args.runs)
+    words = ["mlkd-tracker", "bench", "detectors", *(f"--model={m}" for m in models),
+             *(f"--imgsz={s}" for s in sizes), *(["--image", str(args.image)] if args.image else []),
+             "--threads", str(args.threads), "--runs", str(args.runs)]
+    h, w = frame.shape[:2]
+    result = {"command": shlex.join(words), "machine": machine_info(), "frame": [w, h],
+              "threads": args.threads, "detectors": rows}
+    update_json(args.out / "benchmarks.json", "detectors", result)
+    lines = [f"`{result['command']}`", "",
+             f"{w}x{h} frames, ONNX Runtime, {args.threads} thread(s), median of {args.runs} "
+             "`detect` calls (letterbox, network, decode, NMS).", "",
+             "| model | params (M) | imgsz | network input (HxW) | ms/frame (median) | "
+             "ms/frame (p90) | FPS |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['name']} (`{r['model']}`) | {r['params'] / 1e6:.2f} | {r['imgsz']} | "
+              f"{r['input'][0]}x{r['input'][1]} | {r['ms_median']:.1f} | {r['ms_p90']:.1f} | "
+              f"{r['fps']:.0f} |" for r in rows]
+    markdown = "\n".join(lines)
+    write_section(args.markdown, "detectors", markdown)
+    print(markdown)
+    return 0
