@@ -61,3 +61,48 @@ def test_gradients_reach_every_parameter():
     net = build_enhancer(TINY.to_dict()).train()
     net(torch.rand(2, 3, 16, 16)).mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def _cell_leak(overlap: bool) -> float:
+    """How much output outside one 4x4 stem cell changes when only that cell's input changes."""
+    torch.manual_seed(0)
+    net = UNetEnhancer(UNetEnhancerConfig(width=4, depth=0, blocks=0, stem=4,
+                                          overlap_head=overlap)).train()
+    x = torch.rand(1, 3, 16, 16)
+    y = x.clone()
+    y[..., 4:8, 4:8] += 0.5
+    with torch.no_grad():
+        diff = (net(y) - net(x)).abs()[0].sum(0)
+    diff[4:8, 4:8] = 0
+    return float(diff.max())
+
+
+def test_the_overlapping_head_blends_neighbouring_stem_cells():
+    assert _cell_leak(overlap=False) == 0.0  # each cell paints its own block: a visible grid
+    assert _cell_leak(overlap=True) > 1e-4
+    out = build_enhancer({"width": 4, "depth": 1, "stem": 4, "overlap_head": True})(
+        torch.rand(1, 3, 24, 40))
+    assert out.shape == (1, 3, 24, 40)
+
+
+def test_the_colour_head_starts_as_the_identity_and_mixes_channels_per_image():
+    torch.manual_seed(0)
+    plain = UNetEnhancer(UNetEnhancerConfig(width=4, depth=1, stem=2)).train()
+    coloured = UNetEnhancer(UNetEnhancerConfig(width=4, depth=1, stem=2, colour_head=True)).train()
+    coloured.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(coloured(x), plain(x))
+    with torch.no_grad():  # a matrix that swaps red and blue (the identity is added inside)
+        swap = torch.tensor([[0., 0, 1], [0, 1, 0], [1, 0, 0]]) - torch.eye(3)
+        coloured.colour.bias[:9] = swap.reshape(-1)
+        coloured.colour.bias[9:] = torch.tensor([0.1, 0.0, 0.0])
+    out, ref = coloured(x), plain(x)
+    assert torch.allclose(out[:, 0], ref[:, 2] + 0.1, atol=1e-6)
+    assert torch.allclose(out[:, 2], ref[:, 0], atol=1e-6)
+
+
+def test_the_v2_student_stays_within_a_fifth_of_teacher_a():
+    teacher = enhancer_cost(ENHANCER_PRESETS["slkd_teacher"], 96, 128)
+    student = enhancer_cost(ENHANCER_PRESETS["slkd_student_v2"], 96, 128)
+    assert student["params"] <= 0.2 * teacher["params"]
+    assert student["macs"] <= 0.2 * teacher["macs"]

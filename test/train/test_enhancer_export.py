@@ -12,14 +12,20 @@ from mlkd_tracker.runtime.enhancer import KIND_ENHANCER, OnnxEnhancer
 from mlkd_tracker.train.enhancer_export import (EnhancerGraph, export_enhancer, load_enhancer)
 
 CFG = UNetEnhancerConfig(name="tiny", width=4, depth=1, blocks=1, stem=2)
+# the overlapping head and the colour head (einsum) export too
+CFG_V2 = UNetEnhancerConfig(name="tiny_v2", width=4, depth=1, blocks=1, stem=2, overlap_head=True,
+                            colour_head=True)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+@pytest.fixture(scope="module", params=[CFG, CFG_V2], ids=["plain", "v2"])
+def checkpoint(tmp_path_factory, request):
     torch.manual_seed(0)
-    net = UNetEnhancer(CFG)
+    cfg = request.param
+    net = UNetEnhancer(cfg)
+    if net.colour is not None:  # not the identity, so the export's colour path is checked
+        torch.nn.init.normal_(net.colour.weight, std=0.1)
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    torch.save({"enhancer": net.state_dict(), "enhancer_config": CFG.to_dict(), "role": "student",
+    torch.save({"enhancer": net.state_dict(), "enhancer_config": cfg.to_dict(), "role": "student",
                 "epoch": 2, "step": 20, "train_config": {"data": "tiny synthetic"}}, path)
     return path
 
