@@ -12,6 +12,17 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, axes, legend_ax, out_path: Path) -> Path:
+    """Grid on every axis, a legend where lines are, saved and closed."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    if legend_ax.lines:
+        legend_ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    return out_path
+
+
 def read_results_csv(path: Path) -> dict[str, list[float]]:
     """Ultralytics' ``results.csv`` as columns (its headers carry padding spaces)."""
     if not path.is_file():
@@ -39,15 +50,9 @@ def plot_training_curves(histories: dict[str, dict[str, list[float]]], out_path:
                 ax_loss.plot(cols["epoch"], cols["train/box_loss"], label=label)
         ax_map.set(xlabel="epoch", ylabel="val AP (mAP50-95) ×100", title="validation AP")
         ax_loss.set(xlabel="epoch", ylabel="box loss", title="training box loss")
-        for ax in (ax_map, ax_loss):
-            ax.grid(alpha=0.3)
-        if ax_map.lines:
-            ax_map.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_path, dpi=100)
+        return _finish(fig, (ax_map, ax_loss), ax_map, out_path)
     finally:
         plt.close(fig)
-    return out_path
 
 
 def plot_pr_curves(curves: dict[str, tuple[list[float], list[float]]], out_path: Path,
@@ -59,10 +64,6 @@ def plot_pr_curves(curves: dict[str, tuple[list[float], list[float]]], out_path:
         for label, (recall, precision) in curves.items():
             ax.plot(recall or [0.0, 1.0], precision or [0.0, 0.0], label=label)  # none: 0
         ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_path, dpi=100)
+        return _finish(fig, (ax,), ax, out_path)
     finally:
         plt.close(fig)
-    return out_path
