@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
     result = {"command": shlex.join(words), "machine": machine_info(), "frame": [w, h],
               "threads": args.threads, "detectors": rows}
     update_json(args.out / "benchmarks.json", "detectors", result)
-    lines = [f"`{result['command']}`", "",
+    lines = ["## Detectors: per camera frame at each input size", "", f"`{result['command']}`", "",
              f"{w}x{h} frames, ONNX Runtime, {args.threads} thread(s), median of {args.runs} "
              "`detect` calls (letterbox, network, decode, NMS).", "",
              "| model | params (M) | imgsz | network input (HxW) | ms/frame (median) | "

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     result = {"command": shlex.join(words), "machine": machine_info(), "size": [w, h],
               "threads": args.threads, "enhancers": rows}
     update_json(args.out / "benchmarks.json", "enhancers", result)
-    lines = [f"`{result['command']}`", "",
+    lines = [f"## Enhancers: per {w}x{h} frame", "", f"`{result['command']}`", "",
              f"{w}x{h} frames, ONNX Runtime, {args.threads} thread(s), median of {args.runs} runs.",
              "", "| model | ms/frame (median) | ms/frame (p90) | FPS |", "|---|---:|---:|---:|"]
     lines += [f"| {r['name']} (`{r['model']}`) | {r['ms_median']:.1f} | {r['ms_p90']:.1f} | "
