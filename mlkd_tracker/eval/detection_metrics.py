@@ -36,9 +36,9 @@ class YoloSplit:
 
 
 def read_split(data_yaml: str | Path, split: str) -> YoloSplit:
-    """The ``split`` (train, val or test) of a ``data.yaml`` (a relative or missing ``path`` is
-    taken from the yaml's folder), with labels at Ultralytics' place
-    (``images/`` -> ``labels/`` in the path, ``.txt``)."""
+    """The ``split`` (train, val or test) of a ``data.yaml``, with labels at Ultralytics' place
+    (``images/`` -> ``labels/`` in the path, ``.txt``). A missing ``path`` means the yaml's
+    folder and a relative one is taken from there, so a data set can be moved as a whole."""
     data_yaml = Path(data_yaml)
     if not data_yaml.is_file():
         raise FileNotFoundError(f"data set '{data_yaml}' does not exist")
