@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import time
 from pathlib import Path
 
+from mlkd_tracker.data.dataset_output import write_timed
 from mlkd_tracker.data.synth import SPLITS, SynthConfig, generate
 
 _DEFAULTS = SynthConfig()
@@ -50,13 +49,9 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 def main(args: argparse.Namespace) -> int:
     """Generate the data set and print where it went and what it holds."""
-    cfg = config_from_args(args)
-    start = time.perf_counter()
-    out = generate(cfg)
-    counts = json.loads((out / "meta.json").read_text())["counts"]
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {out} in {time.perf_counter() - start:.0f} s, {size / 1e6:.0f} MB")
-    for split, c in counts.items():
+    written = write_timed(generate, config_from_args(args))
+    print(written.headline())
+    for split, c in written.counts.items():
         print(f"  {split}: {c['sequences']} sequences, {c['frames']} frames, "
               f"{c['absent_frames']} absent")
     return 0

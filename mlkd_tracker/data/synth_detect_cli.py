@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import time
 from pathlib import Path
 
+from mlkd_tracker.data.dataset_output import write_timed
 from mlkd_tracker.data.synth_detect import SIZE_BUCKETS, SPLITS, SynthDetectConfig, generate
 
 _DEFAULTS = SynthDetectConfig()
@@ -55,15 +54,10 @@ def config_from_args(args: argparse.Namespace) -> SynthDetectConfig:
 
 def main(args: argparse.Namespace) -> int:
     """Generate the data set and print where it went and what it holds."""
-    cfg = config_from_args(args)
-    start = time.perf_counter()
-    out = generate(cfg)
-    counts = json.loads((out / "meta.json").read_text())["counts"]
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {out} in {time.perf_counter() - start:.0f} s, {size / 1e6:.0f} MB; "
-          f"train with data={out / 'data.yaml'}")
+    written = write_timed(generate, config_from_args(args))
+    print(f"{written.headline()}; train with data={written.out / 'data.yaml'}")
     for split in SPLITS:
-        c = counts[split]
+        c = written.counts[split]
         sizes = ", ".join(f"{c['per_size'][name]} {name}" for name, _ in SIZE_BUCKETS)
         print(f"  {split}: {c['images']} images, {c['objects']} objects ({sizes})")
     return 0

@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from mlkd_tracker.data.dataset_output import prepare_output
+from mlkd_tracker.data.dataset_output import prepare_output, write_timed
 
 __all__ = ["CLASSES", "SPLIT_DIRS", "VisDroneConfig", "convert", "parse_annotation"]
 
@@ -215,10 +215,9 @@ def main(args) -> int:
     cfg = VisDroneConfig(root=args.root, out=args.out, mode=args.mode,
                          min_size_px=args.min_size_px, overwrite=args.overwrite,
                          progress=not args.no_progress)
-    out = convert(cfg)
-    counts = json.loads((out / "meta.json").read_text())["counts"]
-    print(f"wrote {out}; train with data={out / 'data.yaml'}")
-    for split, c in counts.items():
+    written = write_timed(convert, cfg)  # no size: linked images would count their sources
+    print(f"wrote {written.out}; train with data={written.out / 'data.yaml'}")
+    for split, c in written.counts.items():
         drops = ", ".join(f"{v} {k}" for k, v in c["dropped"].items()) or "none"
         print(f"  {split}: {c['images']} images, {c['objects']} objects; rows: {drops}")
     return 0
