@@ -41,29 +41,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
 
 
-def _rows(models: list[Path], sizes: list[int], frame, threads: int, runs: int) -> list[dict]:
-    from mlkd_tracker.eval.speed import time_per_frame
-    from mlkd_tracker.runtime.detector import OnnxDetector
-    rows = []
+def _detectors(models: list[Path], sizes: list[int], threads: int) -> list[tuple]:
+    """(model, size, detector) for every pair that can run, each loaded once; a bad file raises
+    ModelError before anything is timed."""
+    from mlkd_tracker.runtime.detector import ModelError, OnnxDetector
+    out = []
     for model in models:
-        params = onnx_params(model)
         for size in sizes:
             try:
-                det = OnnxDetector(model, threads=threads, input_size=size)
-            except ValueError as exc:  # a fixed-size export at another size, or not a stride multiple
+                out.append((model, size, OnnxDetector(model, threads=threads, input_size=size)))
+            except ModelError:
+                raise
+            except ValueError as exc:  # a fixed-size export at another size, or off-stride
                 print(f"skipped {model} at {size}: {exc}", file=sys.stderr)
-                continue
-            rows.append({"model": str(model), "name": det.name, "imgsz": size, "params": params,
-                         "input": list(det.preprocess(frame)[0].shape[2:]),
-                         **time_per_frame(det.detect, frame, runs=runs)})
-    return rows
+    return out
+
+
+def _rows(detectors: list[tuple], frame, runs: int) -> list[dict]:
+    from mlkd_tracker.eval.speed import time_per_frame
+    params = {model: onnx_params(model) for model, _, _ in detectors}
+    return [{"model": str(model), "name": det.name, "imgsz": size, "params": params[model],
+             "input": list(det.preprocess(frame)[0].shape[2:]),
+             **time_per_frame(det.detect, frame, runs=runs)} for model, size, det in detectors]
 
 
 def main(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
     from mlkd_tracker.eval.bench_report import machine_info, update_json, write_section
-    from mlkd_tracker.runtime.detector import ModelError, OnnxDetector
+    from mlkd_tracker.runtime.detector import ModelError
     models = args.models or [Path("models/detector.onnx")]
     sizes = args.sizes or [320, 640]
     if args.image is not None:
@@ -75,12 +81,11 @@ def main(args: argparse.Namespace) -> int:
     else:
         frame = np.random.default_rng(0).integers(0, 60, (480, 640, 3), dtype=np.uint8)
     try:
-        for m in models:
-            OnnxDetector(m, threads=1)  # refuse a bad file before anything is timed
+        detectors = _detectors(models, sizes, args.threads)
     except ModelError as exc:
         print(f"mlkd-tracker bench detectors: error: {exc}", file=sys.stderr)
         return 2
-    rows = _rows(models, sizes, frame, args.threads, args.runs)
+    rows = _rows(detectors, frame, args.runs)
     words = ["mlkd-tracker", "bench", "detectors", *(f"--model={m}" for m in models),
              *(f"--imgsz={s}" for s in sizes), *(["--image", str(args.image)] if args.image else []),
              "--threads", str(args.threads), "--runs", str(args.runs)]
