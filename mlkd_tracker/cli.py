@@ -82,14 +82,15 @@ def _train(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     import json
-    from mlkd_tracker.train.detector_export import export_detector, is_detector_checkpoint
-    from mlkd_tracker.train.enhancer_export import export_enhancer, is_enhancer_checkpoint
-    if is_detector_checkpoint(args.checkpoint):
-        out = args.out if args.out.endswith(".onnx") else f"{args.out}.onnx"
+    from mlkd_tracker.train.checkpoints import checkpoint_kind
+    kind = checkpoint_kind(args.checkpoint)
+    out = args.out if args.out.endswith(".onnx") else f"{args.out}.onnx"  # one-file exports
+    if kind == "detector":
+        from mlkd_tracker.train.detector_export import export_detector
         print(export_detector(args.checkpoint, out, args.imgsz, args.training_data))
         return 0
-    if is_enhancer_checkpoint(args.checkpoint):
-        out = args.out if args.out.endswith(".onnx") else f"{args.out}.onnx"
+    if kind == "enhancer":
+        from mlkd_tracker.train.enhancer_export import export_enhancer
         print(export_enhancer(args.checkpoint, out, args.training_data))
         return 0
     from mlkd_tracker.runtime.siamese_postprocess import PostprocessConfig

@@ -1,4 +1,5 @@
-"""Loading a trained Siamese tracker back from a checkpoint written by the training loop."""
+"""Loading a trained Siamese tracker back from a checkpoint written by the training loop, and
+telling the three kinds of checkpoint `mlkd-tracker export` takes apart."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,3 +21,20 @@ def load_tracker(path: str | Path) -> tuple[SiameseTracker, dict]:
     model = build_tracker(TrackerNetConfig.from_dict(state["net_config"]))
     model.load_state_dict(state["model"])
     return model.eval(), state
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """'detector' (an Ultralytics detection ``best.pt``), 'enhancer' (SLKD) or 'tracker' (anything
+    else: :func:`load_tracker` then says precisely what is wrong with it). Reads the file once."""
+    from mlkd_tracker.train.ultralytics_env import ensure_offline
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    ensure_offline()  # unpickling an Ultralytics checkpoint imports Ultralytics
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict):
+        return "tracker"
+    # exactly the class: segmentation, pose and OBB models subclass it
+    if type(state.get("ema") or state.get("model")).__name__ == "DetectionModel":
+        return "detector"
+    return "enhancer" if "enhancer_config" in state else "tracker"

@@ -16,21 +16,7 @@ import onnx
 
 from mlkd_tracker.runtime.detector import KIND_DETECTOR
 
-__all__ = ["export_detector", "is_detector_checkpoint"]
-
-
-def is_detector_checkpoint(path: str | Path) -> bool:
-    """An Ultralytics training checkpoint (``weights/best.pt``) of a detection model."""
-    import torch
-    from mlkd_tracker.train.ultralytics_env import ensure_offline
-    ensure_offline()  # unpickling an Ultralytics checkpoint imports Ultralytics
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - anything unreadable is not one; the caller says what it is
-        return False
-    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
-    # exactly the class: segmentation, pose and OBB models subclass it
-    return type(model).__name__ == "DetectionModel"
+__all__ = ["export_detector"]
 
 
 def export_detector(checkpoint: str | Path, out_path: str | Path, imgsz: int | None = None,

@@ -39,11 +39,6 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def is_enhancer_checkpoint(path: str | Path) -> bool:
-    state = _load(Path(path))
-    return isinstance(state, dict) and "enhancer_config" in state
-
-
 def load_enhancer(path: str | Path) -> tuple[UNetEnhancer, dict]:
     """(model in eval mode, checkpoint dict) from an SLKD enhancer checkpoint."""
     path = Path(path)
