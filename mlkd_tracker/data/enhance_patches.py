@@ -81,3 +81,24 @@ class PatchDataset(Dataset):
             patch = img[y:y + p, x:x + p]
             out[key] = _tensor(patch[:, ::-1] if flip else patch)
         return out
+
+
+def whole_frames(sequences: list[Sequence], count: int) -> list[dict[str, torch.Tensor]]:
+    """``count`` whole (night, clean) frame pairs, ``{"dark", "clean"}`` of shape (1, 3, H, W),
+    spread evenly over all frames of the paired sequences.
+
+    Why whole frames: the report scores whole frames, and a network that pools statistics over
+    its input (a global colour head) can do well on patches and badly on frames."""
+    frames = [(s, i) for s in sequences if s.clean_frames is not None for i in range(len(s.frames))]
+    if count < 1 or not frames:
+        raise ValueError(f"whole-frame validation needs count >= 1 (got {count}) and sequences "
+                         "with clean frames")
+    picks = np.unique(np.linspace(0, len(frames) - 1, count).round().astype(int))
+    out = []
+    for k in picks:
+        seq, i = frames[k]
+        dark, clean = _read(seq.frames[i]), _read(seq.clean_frames[i])
+        if clean.shape != dark.shape:
+            raise ValueError(f"{seq.clean_frames[i]}: clean and night frames differ in size")
+        out.append({"dark": _tensor(dark)[None], "clean": _tensor(clean)[None]})
+    return out

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlkd_tracker.data.enhance_patches import PatchConfig, PatchDataset
+from mlkd_tracker.data.enhance_patches import PatchConfig, PatchDataset, whole_frames
 from mlkd_tracker.data.pairs import make_loader
 from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.distill.slkd_losses import StageStatsKD, stage_pairs
@@ -170,12 +170,28 @@ def _build(cfg: SLKDConfig, stage: str) -> tuple[nn.Module, UNetEnhancer, Callab
     return net, net, step
 
 
+def _padded_forward(net: UNetEnhancer, x: Tensor) -> Tensor:
+    """The net on any size, padded like the runtime pads (replicate) and cropped back."""
+    m = net.cfg.size_multiple
+    h, w = x.shape[-2:]
+    if h % m or w % m:
+        return net(F.pad(x, (0, -w % m, 0, -h % m), mode="replicate"))[..., :h, :w]
+    return net(x)
+
+
+def _val_batches(cfg: SLKDConfig) -> list[dict]:
+    """Fixed val patches, or whole val frames when ``val_frames`` is set."""
+    if cfg.val_frames:
+        return whole_frames(read_dataset(_split(cfg, cfg.data, cfg.val_split)), cfg.val_frames)
+    return list(_loader(cfg, cfg.data, cfg.val_split, True, cfg.val_patches, cfg.seed + 1, 0))
+
+
 def _validator(net: UNetEnhancer, batches: list[dict], source: str) -> Callable:
-    """L1 (the checkpoint criterion) and PSNR of the stage's output on fixed val patches."""
+    """L1 (the checkpoint criterion) and PSNR of the stage's output on the fixed val set."""
     def validate() -> dict[str, float]:
         sums = {"total": 0.0, "psnr": 0.0}
         for batch in batches:
-            out = net(batch[source])
+            out = _padded_forward(net, batch[source])
             sums["total"] += float(F.l1_loss(out, batch["clean"]))
             sums["psnr"] += float(psnr(out, batch["clean"]))
         return {k: v / len(batches) for k, v in sums.items()}
@@ -194,8 +210,7 @@ def run_stage(cfg: SLKDConfig, stage: str) -> Path:
     if stage == "student" and cfg.unpaired_every:
         unpaired = forever(_loader(cfg, cfg.unpaired_data, cfg.train_split, False, samples,
                                    cfg.seed + 7, 0))
-    val = list(_loader(cfg, cfg.data, cfg.val_split, True, cfg.val_patches, cfg.seed + 1, 0))
-    validate = _validator(net, val, "clean" if stage == "teacher_b" else "dark")
+    validate = _validator(net, _val_batches(cfg), "clean" if stage == "teacher_b" else "dark")
     extra = lambda: {"enhancer": net.state_dict(), "enhancer_config": net.cfg.to_dict(),  # noqa: E731
                      "role": stage}
     params = [p for p in module.parameters() if p.requires_grad]

@@ -50,6 +50,7 @@ class SLKDConfig:
     teacher_epochs: int = 0
     iters_per_epoch: int = 250
     val_patches: int = 64
+    val_frames: int = 0          # > 0: validate on this many whole val frames, not on patches
     workers: int = 1
     threads: int = 2
     device: str = "cpu"
@@ -73,9 +74,9 @@ class SLKDConfig:
         if unknown:
             raise ValueError(f"unknown stages {sorted(unknown)}; known: {list(STAGES)}")
         if min(self.batch_size, self.epochs, self.iters_per_epoch, self.val_patches) < 1 \
-                or self.unpaired_every < 0 or self.teacher_epochs < 0:
+                or min(self.unpaired_every, self.teacher_epochs, self.val_frames) < 0:
             raise ValueError("batch_size, epochs, iters_per_epoch and val_patches must be >= 1; "
-                             "unpaired_every and teacher_epochs >= 0")
+                             "unpaired_every, teacher_epochs and val_frames >= 0")
         if self.unpaired_every and not self.unpaired_data:
             raise ValueError("unpaired_every > 0 needs unpaired_data")
         if self.terms.task > 0 and not self.task_tracker:

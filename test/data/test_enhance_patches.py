@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlkd_tracker.data.enhance_patches import PatchConfig, PatchDataset
+from mlkd_tracker.data.enhance_patches import PatchConfig, PatchDataset, whole_frames
 from mlkd_tracker.data.sequences import Sequence
 
 
@@ -49,3 +49,19 @@ def test_a_patch_larger_than_the_frame_is_a_clear_error(tmp_path):
     ds = PatchDataset([_seq(tmp_path, "c", True)], PatchConfig(patch_size=64), 0)
     with pytest.raises(ValueError, match="smaller than patch_size"):
         ds[0]
+
+
+def test_whole_frames_are_spread_evenly_and_keep_their_size(tmp_path):
+    seqs = [_seq(tmp_path, "d", True), _seq(tmp_path, "e", True), _seq(tmp_path, "f", False)]
+    frames = whole_frames(seqs, 3)   # 6 paired frames (d0 d1 d2 e0 e1 e2) -> d0, e0 (or d2), e2
+    assert len(frames) == 3
+    assert all(f["dark"].shape == f["clean"].shape == (1, 3, 40, 60) for f in frames)
+    first = torch.from_numpy(cv2.imread(str(seqs[0].clean_frames[0]))).permute(2, 0, 1) / 255.0
+    last = torch.from_numpy(cv2.imread(str(seqs[1].clean_frames[2]))).permute(2, 0, 1) / 255.0
+    assert torch.equal(frames[0]["clean"][0], first) and torch.equal(frames[-1]["clean"][0], last)
+    assert len(whole_frames(seqs, 100)) == 6      # never the same frame twice
+
+
+def test_whole_frames_need_paired_sequences(tmp_path):
+    with pytest.raises(ValueError, match="clean frames"):
+        whole_frames([_seq(tmp_path, "g", False)], 2)

@@ -12,13 +12,15 @@ import pytest
 import torch
 
 from fake_siamese_onnx import fake_export
+from mlkd_tracker.data.enhance_patches import whole_frames
+from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.data.synth import SynthConfig, generate
 from mlkd_tracker.eval.slkd_report import build_slkd_report
 from mlkd_tracker.nets.presets import PRESETS
 from mlkd_tracker.nets.siamese import build_tracker
 from mlkd_tracker.runtime.enhancer import OnnxEnhancer
 from mlkd_tracker.train.enhancer_export import export_enhancer, load_enhancer
-from mlkd_tracker.train.slkd import SLKDStudent, _teacher, train_slkd
+from mlkd_tracker.train.slkd import SLKDStudent, _padded_forward, _teacher, psnr, train_slkd
 from mlkd_tracker.train.slkd_config import load_slkd_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +70,19 @@ def test_a_term_at_weight_zero_is_off_and_plain_l1_needs_no_teacher(data, tmp_pa
     train_slkd(_cfg(data, tmp_path, "name=l1_only", "stages=[student]", "terms.output_kd=0",
                     "terms.drl=0", "terms.irl=0"))
     assert set(_log(tmp_path / "l1_only" / "log.csv")[0]) == {"step", "total", "l1", "lr"}
+
+
+def test_whole_frame_validation_scores_the_selected_checkpoint_on_whole_frames(data, tmp_path):
+    # 160 x 120 frames are not a multiple of the student's 16: validation pads like the runtime.
+    train_slkd(_cfg(data, tmp_path, "name=frames", "stages=[student]", "terms.output_kd=0",
+                    "terms.drl=0", "terms.irl=0", "epochs=1", "val_frames=3"))
+    net, _ = load_enhancer(tmp_path / "frames" / "best.pt")
+    frames = whole_frames(read_dataset(data / "val"), 3)
+    with torch.no_grad():
+        expected = np.mean([float(psnr(_padded_forward(net.eval(), f["dark"]), f["clean"]))
+                            for f in frames])
+    logged = float(_log(tmp_path / "frames" / "epochs.csv")[-1]["val_psnr"])
+    assert logged == pytest.approx(expected, abs=1e-4)
 
 
 def test_teachers_stay_frozen_and_adapters_learn(data, run):
@@ -125,6 +140,7 @@ def test_a_finished_run_resumes_as_a_no_op_and_a_longer_one_continues(data, run)
     (["terms.drl=-1"], ">= 0"),
     (["unpaired_every=2"], "unpaired_data"),
     (["terms.task=1"], "task_tracker"),
+    (["val_frames=-1"], "val_frames"),
 ])
 def test_config_errors_are_clear(data, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
