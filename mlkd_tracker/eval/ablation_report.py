@@ -7,7 +7,10 @@ Rows: the teacher, each student trained without KD, with single-teacher KD only,
 MLKD-Track (the selected, tuned ONNX export) and OpenCV baselines. Columns: success AUC,
 precision@20, normalised precision@0.2, parameters, MACs per tracked frame (search branch) and
 FPS, plus each row's success and MACs as a percentage of the teacher's, because the paper's
-claim is a ratio: most of the teacher's accuracy for a fraction of its cost.
+claim is a ratio: most of the teacher's accuracy for a fraction of its cost. Every distilled row
+is also compared with the no-KD row of the same network: the difference in success with a
+paired bootstrap interval over the test sequences (``eval/paired_difference.py``), because a
+dozen sequences cannot resolve every difference of a few points.
 
 Checkpoints of a run are the ones ``mlkd-tracker select`` found best on VAL (never picked on
 test here), or ``last.pt`` for a run that was not selected. Per-entry OPE results go to
@@ -37,6 +40,7 @@ __all__ = ["ReportEntry", "build_report", "entries_from_runs", "run_checkpoints"
            "add_arguments", "main"]
 
 TEACHER_GROUP = "teacher"
+NO_KD_GROUP = "no KD"
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def entries_from_runs(teacher_ckpt: str | Path, mlkd_run: str | Path, kd_only_ru
     """The ablation's rows in reading order: teacher, no KD, teacher KD only, MLKD, MLKD-Track,
     OpenCV baselines. MLKD-Track needs ``mlkd-tracker select`` to have run on ``mlkd_run``."""
     entries = [ReportEntry("teacher", TEACHER_GROUP, f"torch:{teacher_ckpt}")]
-    for run, prefix, group in ((no_kd_run, "noKD", "no KD"), (kd_only_run, "KD", "teacher KD only"),
+    for run, prefix, group in ((no_kd_run, "noKD", NO_KD_GROUP), (kd_only_run, "KD", "teacher KD only"),
                                (mlkd_run, "MLKD", "MLKD")):
         if run is not None:
             entries += [ReportEntry(f"{prefix}-{_safe(name)}", group, f"torch:{path}")
@@ -114,9 +118,10 @@ def _net_config(spec: TrackerSpec) -> dict | None:
 _COSTS: dict[str, dict[str, int]] = {}  # net_config JSON -> cost (the FLOP count takes a second)
 
 
-def model_cost(spec: TrackerSpec) -> dict[str, int] | None:
-    """``{"params", "search_macs"}`` of the network behind ``spec`` (total parameters; MACs of
-    the search branch, i.e. per tracked frame), or None for trackers without one."""
+def model_cost(spec: TrackerSpec) -> dict[str, Any] | None:
+    """``{"params", "search_macs", "network"}`` of the network behind ``spec`` (total
+    parameters; MACs of the search branch, i.e. per tracked frame; the network config as JSON,
+    which identifies "the same network"), or None for trackers without one."""
     cfg = _net_config(spec)
     if cfg is None:
         return None
@@ -126,7 +131,26 @@ def model_cost(spec: TrackerSpec) -> dict[str, int] | None:
         from mlkd_tracker.nets.summary import model_summary
         s = model_summary(TrackerNetConfig.from_dict(cfg))
         _COSTS[key] = {"params": int(s["params"]), "search_macs": int(s["search_macs"])}
-    return dict(_COSTS[key])
+    return {**_COSTS[key], "network": key}
+
+
+def kd_comparisons(rows: list[dict[str, Any]], per_sequence: dict[str, dict[str, float]]
+                   ) -> list[dict[str, Any]]:
+    """Each row outside the teacher, no-KD and baseline groups against the no-KD row of the
+    same network: success difference and its 95 % paired bootstrap interval."""
+    from mlkd_tracker.eval.paired_difference import paired_difference
+
+    no_kd = {r["network"]: r for r in rows if r["group"] == NO_KD_GROUP and r.get("network")}
+    out = []
+    for r in rows:
+        ref = no_kd.get(r.get("network")) if r["group"] not in (TEACHER_GROUP, NO_KD_GROUP) else None
+        if ref is None:
+            continue
+        d = paired_difference(per_sequence[r["label"]], per_sequence[ref["label"]])
+        out.append({"label": r["label"], "group": r["group"], "versus": ref["label"],
+                    "delta": d.mean, "low": d.low, "high": d.high, "n_sequences": d.n_sequences,
+                    "confidence": d.confidence})
+    return out
 
 
 def _pct(value: float | None, ref: float | None) -> float | None:
@@ -160,7 +184,22 @@ def _markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(r['fps'], '.1f')} | {_fmt(r['success_vs_teacher'], '.0f', 1, ' %')} | "
                 f"{_fmt(r['macs_vs_teacher'], '.1f', 1, ' %')} |")
     lines += ["", f"![success and precision plots]({report['plot']})", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _comparison_lines(report.get("kd_comparisons") or []))
+
+
+def _comparison_lines(comparisons: list[dict[str, Any]]) -> list[str]:
+    if not comparisons:
+        return []
+    c0 = comparisons[0]
+    lines = ["## Distillation against the same network without it", "",
+             f"Success difference (×100) over the {c0['n_sequences']} sequences, with its "
+             f"{c0['confidence']:.0%} paired bootstrap interval (sequences resampled, each keeping "
+             "both trackers' scores). An interval that contains 0: this split cannot tell them apart.",
+             "", "| tracker | versus | Δ success | interval |", "|---|---|---:|---:|"]
+    for c in comparisons:
+        lines.append(f"| {c['label']} | {c['versus']} | {100 * c['delta']:+.1f} | "
+                     f"[{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] |")
+    return lines + [""]
 
 
 def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str | Path, threads: int = 1,
@@ -198,7 +237,7 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
                          "norm_precision": s.norm_precision_20,
                          "fps": s.fps if math.isfinite(s.fps) else None,
                          "params": cost.get("params"), "search_macs": cost.get("search_macs"),
-                         "n_frames": s.n_frames, "resumed_sequences": list(s.resumed)})
+                         "network": cost.get("network"), "n_frames": s.n_frames, "resumed_sequences": list(s.resumed)})
     teacher = next((r for r in rows if r["group"] == TEACHER_GROUP), None)
     for r in rows:
         r["success_vs_teacher"] = _pct(r["success"], teacher and teacher["success"])
@@ -209,7 +248,10 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
               "n_sequences": len(sequences), "n_frames": rows[0]["n_frames"], "max_frames": max_frames,
               "threads": threads, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "teacher": teacher and teacher["label"], "groups": list(dict.fromkeys(r["group"] for r in rows)),
-              "entries": rows, "plot": Path(plot.path).name}
+              "entries": rows, "plot": Path(plot.path).name,
+              "kd_comparisons": kd_comparisons(rows, {label: {name: q.auc for name, q in
+                                                               run.per_sequence.items()}
+                                                      for label, run in runs.items()})}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     md = out / "report.md"
     md.write_text(_markdown(report), encoding="utf-8")

@@ -136,13 +136,36 @@ def test_cost_and_ratios_to_the_teacher(report):
 def test_markdown_is_grouped_and_has_plots(report, runs):
     out = runs["mlkd"] / "report"
     md = (out / "report.md").read_text()
-    rows = [ln.split("|")[1:-1] for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    table = md.split("## ")[0]  # the ablation table; the comparisons follow under a heading
+    rows = [ln.split("|")[1:-1] for ln in table.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
     assert [c[1].strip() for c in rows] == [e["label"] for e in report["entries"]]
     groups = [c[0].strip() for c in rows]
     assert groups == sorted(groups, key=report["groups"].index)  # each arm's rows together
     csrt = next(c for c in rows if c[1].strip() == "opencv-csrt")
     assert [x.strip() for x in csrt[5:7]] == ["—", "—"]  # no network: no params, no MACs
     assert (out / "ope.png").stat().st_size > 0 and "ope.png" in md
+
+
+def test_each_distilled_row_is_compared_with_the_same_network_without_kd(report, runs):
+    # Every student here is student_tiny, so noKD-mobile is the no-KD twin of all of them; the
+    # teacher (another network), the no-KD row itself and OpenCV have no twin.
+    comps = {c["label"]: c for c in report["kd_comparisons"]}
+    assert sorted(comps) == sorted(["KD-kd_only_plain", "MLKD-mobile", "MLKD-alex", "MLKD-Track"])
+    gt = {s.name: s.boxes[:MAX_FRAMES] for s in read_dataset(runs["data"] / "test")}
+
+    def per_sequence(label: str) -> dict[str, float]:
+        folder = runs["mlkd"] / "report" / "results" / label
+        return {n: score_dataset({n: (read_boxes(folder / f"{n}.txt"), g)}).auc for n, g in gt.items()}
+
+    base = per_sequence("noKD-mobile")
+    for label, c in comps.items():
+        mine = per_sequence(label)
+        assert c["versus"] == "noKD-mobile" and c["n_sequences"] == 2
+        assert c["delta"] == pytest.approx(sum(mine[n] - base[n] for n in gt) / len(gt))
+        assert c["low"] - 1e-12 <= c["delta"] <= c["high"] + 1e-12
+    md = (runs["mlkd"] / "report" / "report.md").read_text()
+    assert "## Distillation against the same network without it" in md
+    assert all(f"| {label} | noKD-mobile |" in md for label in comps)
 
 
 def test_rerun_reuses_results_and_no_teacher_means_no_ratios(report, runs, tmp_path):
