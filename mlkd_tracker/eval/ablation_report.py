@@ -153,6 +153,10 @@ def kd_comparisons(rows: list[dict[str, Any]], per_sequence: dict[str, dict[str,
     return out
 
 
+def _per_sequence_success(runs: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {label: {name: q.auc for name, q in run.per_sequence.items()} for label, run in runs.items()}
+
+
 def _pct(value: float | None, ref: float | None) -> float | None:
     if value is None or not ref:
         return None
@@ -237,7 +241,8 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
                          "norm_precision": s.norm_precision_20,
                          "fps": s.fps if math.isfinite(s.fps) else None,
                          "params": cost.get("params"), "search_macs": cost.get("search_macs"),
-                         "network": cost.get("network"), "n_frames": s.n_frames, "resumed_sequences": list(s.resumed)})
+                         "network": cost.get("network"), "n_frames": s.n_frames,
+                         "resumed_sequences": list(s.resumed)})
     teacher = next((r for r in rows if r["group"] == TEACHER_GROUP), None)
     for r in rows:
         r["success_vs_teacher"] = _pct(r["success"], teacher and teacher["success"])
@@ -249,9 +254,7 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
               "threads": threads, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "teacher": teacher and teacher["label"], "groups": list(dict.fromkeys(r["group"] for r in rows)),
               "entries": rows, "plot": Path(plot.path).name,
-              "kd_comparisons": kd_comparisons(rows, {label: {name: q.auc for name, q in
-                                                               run.per_sequence.items()}
-                                                      for label, run in runs.items()})}
+              "kd_comparisons": kd_comparisons(rows, _per_sequence_success(runs))}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     md = out / "report.md"
     md.write_text(_markdown(report), encoding="utf-8")
