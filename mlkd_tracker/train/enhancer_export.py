@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from mlkd_tracker import __version__
-from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig
+from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig, for_export
 from mlkd_tracker.runtime.enhancer import FORMAT_VERSION, KIND_ENHANCER
 from mlkd_tracker.train.export import OPSET, _add_metadata, _export_id
 
@@ -65,11 +65,11 @@ def export_enhancer_model(model: UNetEnhancer, out_path: str | Path,
     cfg = model.cfg
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    graph = EnhancerGraph(model).eval()
+    graph = EnhancerGraph(model).eval()  # the reference the export is checked against
     m = cfg.size_multiple
     example = torch.rand(1, 3, 4 * m, 5 * m) * 255
     with torch.no_grad():
-        torch.onnx.export(graph, (example,), str(out_path), input_names=["image"],
+        torch.onnx.export(EnhancerGraph(for_export(model)).eval(), (example,), str(out_path), input_names=["image"],
                           output_names=["enhanced"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"image": {2: "height", 3: "width"},
                                         "enhanced": {2: "height", 3: "width"}})

@@ -7,7 +7,8 @@ import torch
 
 from mlkd_tracker.distill.slkd_losses import stage_scales
 from mlkd_tracker.nets.enhancer_unet import (ENHANCER_PRESETS, UNetEnhancer, UNetEnhancerConfig,
-                                             build_enhancer, enhancer_config, enhancer_cost)
+                                             build_enhancer, enhancer_config, enhancer_cost,
+                                             for_export, subpixel_head)
 
 TINY = UNetEnhancerConfig(name="tiny", width=4, depth=2, blocks=1, stem=2)
 
@@ -83,6 +84,33 @@ def test_the_overlapping_head_blends_neighbouring_stem_cells():
     out = build_enhancer({"width": 4, "depth": 1, "stem": 4, "overlap_head": True})(
         torch.rand(1, 3, 24, 40))
     assert out.shape == (1, 3, 24, 40)
+
+
+@pytest.mark.parametrize("stride", [2, 4, 8])
+def test_the_subpixel_form_of_the_overlapping_head_is_the_same_function(stride):
+    torch.manual_seed(stride)
+    head = torch.nn.ConvTranspose2d(5, 3, 2 * stride, stride=stride, padding=stride // 2)
+    x = torch.randn(2, 5, 7, 9)  # odd sizes: the borders must match too
+    with torch.no_grad():
+        assert torch.allclose(subpixel_head(head)(x), head(x), atol=1e-5)
+
+
+def test_only_overlapping_heads_have_a_subpixel_form():
+    for head in (torch.nn.ConvTranspose2d(4, 3, 4, stride=4),
+                 torch.nn.ConvTranspose2d(4, 3, 8, stride=4, padding=1),
+                 torch.nn.ConvTranspose2d(4, 3, 6, stride=3, padding=1)):
+        with pytest.raises(ValueError, match="not an overlapping head"):
+            subpixel_head(head)
+
+
+def test_the_export_form_of_a_model_computes_the_same_image():
+    torch.manual_seed(0)
+    net = UNetEnhancer(UNetEnhancerConfig(width=4, depth=1, stem=4, overlap_head=True)).eval()
+    fast = for_export(net)
+    assert isinstance(fast.head, torch.nn.Sequential) and isinstance(net.head, torch.nn.ConvTranspose2d)
+    x = torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)
 
 
 def test_the_colour_head_starts_as_the_identity_and_mixes_channels_per_image():

@@ -45,6 +45,15 @@ def test_export_matches_torch_at_any_size_and_carries_metadata(checkpoint, tmp_p
     assert np.abs(out - ref).max() < 0.05
 
 
+def test_an_overlapping_head_exports_without_a_transposed_conv(checkpoint, tmp_path):
+    # ONNX Runtime runs ConvTranspose slowly; the export uses the equal conv + DepthToSpace form
+    # and is still checked against the original torch model (parity above).
+    import onnx
+    ops = {n.op_type for n in onnx.load(str(export_enhancer(checkpoint, tmp_path / "e.onnx"))).graph.node}
+    overlap = load_enhancer(checkpoint)[0].cfg.overlap_head
+    assert ("ConvTranspose" in ops) != overlap and ("DepthToSpace" in ops) == overlap
+
+
 def test_the_export_command_recognises_enhancer_checkpoints(checkpoint, tmp_path, capsys):
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli.onnx").is_file()
