@@ -58,11 +58,12 @@ def _detectors(models: list[Path], sizes: list[int], threads: int) -> list[tuple
 
 
 def _rows(detectors: list[tuple], frame, runs: int) -> list[dict]:
-    from mlkd_tracker.eval.speed import time_per_frame
+    from mlkd_tracker.eval.speed import time_side_by_side
     params = {model: onnx_params(model) for model, _, _ in detectors}
+    speeds = time_side_by_side([det.detect for _, _, det in detectors], frame, runs=runs)
     return [{"model": str(model), "name": det.name, "imgsz": size, "params": params[model],
-             "input": list(det.preprocess(frame)[0].shape[2:]),
-             **time_per_frame(det.detect, frame, runs=runs)} for model, size, det in detectors]
+             "input": list(det.preprocess(frame)[0].shape[2:]), **speed}
+            for (model, size, det), speed in zip(detectors, speeds)]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlkd_tracker.eval.bench_report import machine_info, update_json, write_section
-    from mlkd_tracker.eval.speed import time_per_frame
+    from mlkd_tracker.eval.speed import time_side_by_side
     from mlkd_tracker.runtime.enhancer import ModelError, OnnxEnhancer
     models = args.models or [Path("models/slkd_enhancer.onnx")]
     w, h = args.size
@@ -50,16 +50,18 @@ def main(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"mlkd-tracker bench enhancers: error: {exc}", file=sys.stderr)
         return 2
-    rows = [{"model": path, "name": e.name,
-             **time_per_frame(e.enhance, height=h, width=w, runs=args.runs)}
-            for path, e in engines.items()]
+    speeds = time_side_by_side([e.enhance for e in engines.values()], height=h, width=w,
+                               runs=args.runs)
+    rows = [{"model": path, "name": e.name, **speed}
+            for (path, e), speed in zip(engines.items(), speeds)]
     words = ["mlkd-tracker", "bench", "enhancers", *(f"--model={m}" for m in models),
              "--size", f"{w}x{h}", "--threads", str(args.threads), "--runs", str(args.runs)]
     result = {"command": shlex.join(words), "machine": machine_info(), "size": [w, h],
               "threads": args.threads, "enhancers": rows}
     update_json(args.out / "benchmarks.json", "enhancers", result)
     lines = [f"## Enhancers: per {w}x{h} frame", "", f"`{result['command']}`", "",
-             f"{w}x{h} frames, ONNX Runtime, {args.threads} thread(s), median of {args.runs} runs.",
+             f"{w}x{h} frames, ONNX Runtime, {args.threads} thread(s), median of {args.runs} runs, "
+             "the models interleaved.",
              "", "| model | ms/frame (median) | ms/frame (p90) | FPS |", "|---|---:|---:|---:|"]
     lines += [f"| {r['name']} (`{r['model']}`) | {r['ms_median']:.1f} | {r['ms_p90']:.1f} | "
               f"{r['fps']:.0f} |" for r in rows]
