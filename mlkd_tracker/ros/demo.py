@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 
 from mlkd_tracker.eval.ope import SequenceScore, center_error, iou
 from mlkd_tracker.eval.stamped_runs import AlignedRun, align, score_run
+from mlkd_tracker.ros.background_spin import BackgroundSpin
 from mlkd_tracker.ros.launch_xml import load_launch
 from mlkd_tracker.ros.process_group import ProcessGroup
 from mlkd_tracker.ros.track_monitor import Recording, TrackMonitor, wait_for
@@ -62,19 +61,14 @@ def run_demo(cfg: DemoConfig) -> tuple[DemoSummary, AlignedRun, Recording]:
     context = rclpy.Context()
     rclpy.init(context=context)
     monitor = TrackMonitor(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(monitor)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    spin = BackgroundSpin(monitor, context, name="demo_spin")
     try:
         _wait_started(monitor, group, cfg.start_timeout_s)
         _run_for(cfg.duration_s, monitor, group, cfg.progress)
         rec = monitor.snapshot()
     finally:
         group.stop()
-        executor.shutdown()
-        monitor.destroy_node()
-        rclpy.try_shutdown(context=context)
+        spin.close()
     run = align(rec.gt, rec.tracks, rec.init_stamp)
     summary = _summarise(run, score_run(run), rec, out_dir)
     _write_outputs(summary, run, rec, out_dir, cfg.video)

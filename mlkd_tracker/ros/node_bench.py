@@ -29,7 +29,6 @@ from pathlib import Path
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from vision_msgs.msg import Detection2D, Detection2DArray
@@ -38,6 +37,7 @@ from mlkd_tracker.eval.bench_report import distribution, growth_percent, split_w
 from mlkd_tracker.eval.proc_stats import MB, ProcessSampler, window_summary
 from mlkd_tracker.resources import share_dir
 from mlkd_tracker.ros.demo import TRACKER_STATUS, _wait_started as wait_started
+from mlkd_tracker.ros.background_spin import BackgroundSpin
 from mlkd_tracker.ros.launch_xml import LaunchPlan, load_launch
 from mlkd_tracker.ros.process_group import ProcessGroup
 from mlkd_tracker.ros.track_monitor import TrackMonitor
@@ -189,9 +189,7 @@ def run_node_bench(cfg: NodeBenchConfig) -> dict:
     context = rclpy.Context()
     rclpy.init(context=context)
     monitor = BenchMonitor(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(monitor)
-    threading.Thread(target=executor.spin, name="bench_spin", daemon=True).start()
+    spin = BackgroundSpin(monitor, context, name="bench_spin")
     group = ProcessGroup(plan, log_dir=out_dir / "logs")
     sampler = None
     try:
@@ -210,9 +208,7 @@ def run_node_bench(cfg: NodeBenchConfig) -> dict:
         if sampler is not None:
             sampler.stop()
         exit_codes = group.stop()
-        executor.shutdown()
-        monitor.destroy_node()
-        rclpy.try_shutdown(context=context)
+        spin.close()
     result = summarise(cfg, first, last, timings, statuses, sampler.snapshot())
     result["exit_codes"] = exit_codes
     return result

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from mlkd_tracker.data.bag_writer import BagWriter
+from mlkd_tracker.ros.background_spin import BackgroundSpin
 from mlkd_tracker.ros.bag_recorder import TopicRecorder, absolute
 from mlkd_tracker.ros.detection_conversion import bbox_to_box
 from mlkd_tracker.ros.qos import OUTPUT_QOS
@@ -65,10 +65,7 @@ class ReplayNode:
         self._anchor = (time.time_ns(), first_bag_time)  # (system ns, bag ns) of the last frame
         self.recorder = TopicRecorder(self.node, writer, record_topics, rename=rename,
                                       clock=self.bag_time, depth=1000)
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._executor.spin, name="replay_spin", daemon=True)
-        self._spinner.start()
+        self._spin = BackgroundSpin(self.node, self.context, name="replay_spin")
 
     # ---- timeline -----------------------------------------------------------------------------
     def bag_time(self, system_ns: int) -> int:
@@ -152,6 +149,4 @@ class ReplayNode:
                     {k: dict(v) for k, v in self.statuses.items()})
 
     def close(self) -> None:
-        self._executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        self._spin.close()

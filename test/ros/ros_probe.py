@@ -2,17 +2,16 @@
 in-process probe node on its own context."""
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_srvs.srv import Trigger
 
+from mlkd_tracker.ros.background_spin import BackgroundSpin
 from mlkd_tracker.ros.launch_xml import LaunchPlan, NodeSpec
 from mlkd_tracker.ros.process_group import ProcessGroup
 from mlkd_tracker.ros.track_monitor import wait_for
@@ -30,10 +29,7 @@ class Probe:
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
         self.messages: dict[str, list] = defaultdict(list)
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
-        self._thread.start()
+        self._spin = BackgroundSpin(self.node, self.context, name=f"{name}_spin")
 
     def watch(self, msg_type, topic: str, qos: QoSProfile | int = 10) -> list:
         self.node.create_subscription(msg_type, topic, self.messages[topic].append, qos)
@@ -43,9 +39,7 @@ class Probe:
         return self.node.create_publisher(msg_type, topic, qos)
 
     def close(self) -> None:
-        self._executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        assert self._spin.close(), "the probe's spin thread did not stop"
 
 
 wait_until = wait_for  # the tests' name for it
