@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mlkd_tracker.data.recolour import recoloured_pair
 from mlkd_tracker.data.sequences import Sequence
 
 
@@ -23,9 +24,10 @@ class PatchConfig:
     samples_per_epoch: int = 1000
     paired: bool = True             # also return the clean patch (needs <seq>/clean/)
     flip: bool = True               # random horizontal flips (same for night and clean)
+    recolour: float = 0.0           # share of paired patches recoloured and re-rendered
 
     def __post_init__(self) -> None:
-        if self.patch_size < 8 or self.samples_per_epoch < 1:
+        if self.patch_size < 8 or self.samples_per_epoch < 1 or not 0 <= self.recolour <= 1:
             raise ValueError(f"invalid PatchConfig: {self}")
 
 
@@ -69,18 +71,16 @@ class PatchDataset(Dataset):
             raise ValueError(f"{seq.frames[fi]}: frame {w}x{h} is smaller than patch_size {p}")
         y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         flip = self.cfg.flip and rng.random() < 0.5
-        images = {"dark": dark}
+        patches = {"dark": dark[y:y + p, x:x + p]}
         if self.cfg.paired:
             clean = _read(seq.clean_frames[fi])
             if clean.shape != dark.shape:
                 raise ValueError(f"{seq.clean_frames[fi]}: clean frame {clean.shape[1::-1]} and "
                                  f"night frame {dark.shape[1::-1]} differ in size")
-            images["clean"] = clean
-        out = {}
-        for key, img in images.items():
-            patch = img[y:y + p, x:x + p]
-            out[key] = _tensor(patch[:, ::-1] if flip else patch)
-        return out
+            patches["clean"] = clean[y:y + p, x:x + p]
+            if self.cfg.recolour > 0 and rng.random() < self.cfg.recolour:
+                patches["dark"], patches["clean"] = recoloured_pair(patches["clean"], rng)
+        return {key: _tensor(patch[:, ::-1] if flip else patch) for key, patch in patches.items()}
 
 
 def whole_frames(sequences: list[Sequence], count: int) -> list[dict[str, torch.Tensor]]:

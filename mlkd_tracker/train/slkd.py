@@ -56,9 +56,10 @@ def _split(cfg: SLKDConfig, root: str, split: str) -> Path:
 
 
 def _loader(cfg: SLKDConfig, root: str, split: str, paired: bool, samples: int, seed: int,
-            workers: int):
+            workers: int, recolour: float = 0.0):
     seqs = read_dataset(_split(cfg, root, split))
-    dataset = PatchDataset(seqs, PatchConfig(cfg.patch_size, samples, paired=paired), seed)
+    patch_cfg = PatchConfig(cfg.patch_size, samples, paired=paired, recolour=recolour)
+    dataset = PatchDataset(seqs, patch_cfg, seed)
     return make_loader(dataset, cfg.batch_size, workers, seed)
 
 
@@ -205,7 +206,8 @@ def run_stage(cfg: SLKDConfig, stage: str) -> Path:
     run = StageRun(cfg, stage)
     module, net, step = _build(cfg, stage)
     samples = cfg.iters_per_epoch * cfg.batch_size
-    train = _loader(cfg, cfg.data, cfg.train_split, True, samples, cfg.seed, cfg.workers)
+    train = _loader(cfg, cfg.data, cfg.train_split, True, samples, cfg.seed, cfg.workers,
+                    cfg.recolour)
     unpaired = None
     if stage == "student" and cfg.unpaired_every:
         unpaired = forever(_loader(cfg, cfg.unpaired_data, cfg.train_split, False, samples,

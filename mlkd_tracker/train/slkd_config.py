@@ -45,6 +45,7 @@ class SLKDConfig:
     irl_block: int = 4           # PIQE block size on decoder features
     task_tracker: str = ""       # tracker checkpoint whose backbone the task term uses
     patch_size: int = 128
+    recolour: float = 0.0        # share of train patches recoloured (data/recolour.py)
     batch_size: int = 8
     epochs: int = 4              # per stage (teacher_epochs overrides it for the teachers)
     teacher_epochs: int = 0
@@ -77,6 +78,8 @@ class SLKDConfig:
                 or min(self.unpaired_every, self.teacher_epochs, self.val_frames) < 0:
             raise ValueError("batch_size, epochs, iters_per_epoch and val_patches must be >= 1; "
                              "unpaired_every, teacher_epochs and val_frames >= 0")
+        if not 0.0 <= self.recolour <= 1.0:
+            raise ValueError(f"recolour is a share of patches in [0, 1], got {self.recolour}")
         if self.unpaired_every and not self.unpaired_data:
             raise ValueError("unpaired_every > 0 needs unpaired_data")
         if self.terms.task > 0 and not self.task_tracker:

@@ -141,6 +141,7 @@ def test_a_finished_run_resumes_as_a_no_op_and_a_longer_one_continues(data, run)
     (["unpaired_every=2"], "unpaired_data"),
     (["terms.task=1"], "task_tracker"),
     (["val_frames=-1"], "val_frames"),
+    (["recolour=1.5"], "recolour"),
 ])
 def test_config_errors_are_clear(data, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
