@@ -41,6 +41,8 @@ __all__ = ["ReportEntry", "build_report", "entries_from_runs", "run_checkpoints"
 
 TEACHER_GROUP = "teacher"
 NO_KD_GROUP = "no KD"
+NO_KD_TRACK_GROUP = "no KD, tuned"  # the no-KD run's winner with post-processing tuned on val
+TRACK_GROUP = "MLKD-Track"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def run_checkpoints(run_dir: str | Path) -> dict[str, Path]:
 def entries_from_runs(teacher_ckpt: str | Path, mlkd_run: str | Path, kd_only_run: str | Path | None = None,
                       no_kd_run: str | Path | None = None,
                       baselines: Sequence[str] = ("csrt", "kcf", "mil")) -> list[ReportEntry]:
-    """The ablation's rows in reading order: teacher, no KD, teacher KD only, MLKD, MLKD-Track,
+    """The ablation's rows in reading order: teacher, no KD, teacher KD only, MLKD, the no-KD
+    winner tuned (when ``mlkd-tracker select`` exported one from ``no_kd_run``), MLKD-Track and
     OpenCV baselines. MLKD-Track needs ``mlkd-tracker select`` to have run on ``mlkd_run``."""
     entries = [ReportEntry("teacher", TEACHER_GROUP, f"torch:{teacher_ckpt}")]
     for run, prefix, group in ((no_kd_run, "noKD", NO_KD_GROUP), (kd_only_run, "KD", "teacher KD only"),
@@ -99,7 +102,11 @@ def entries_from_runs(teacher_ckpt: str | Path, mlkd_run: str | Path, kd_only_ru
     if stem is None:
         raise ValueError(f"{mlkd_run} has no selection/selection.json with an export: "
                          f"run `mlkd-tracker select {mlkd_run}` first")
-    entries.append(ReportEntry("MLKD-Track", "MLKD-Track", f"onnx:{stem}"))
+    # MLKD-Track's post-processing was tuned on val; its fair no-KD twin is tuned the same way.
+    no_kd_stem = mlkd_select.export_stem(no_kd_run) if no_kd_run is not None else None
+    if no_kd_stem is not None:
+        entries.append(ReportEntry("noKD-Track", NO_KD_TRACK_GROUP, f"onnx:{no_kd_stem}"))
+    entries.append(ReportEntry("MLKD-Track", TRACK_GROUP, f"onnx:{stem}"))
     entries += [ReportEntry(f"opencv-{name}", "OpenCV baseline", f"opencv:{name}") for name in baselines]
     return entries
 
@@ -136,14 +143,20 @@ def model_cost(spec: TrackerSpec) -> dict[str, Any] | None:
 
 def kd_comparisons(rows: list[dict[str, Any]], per_sequence: dict[str, dict[str, float]]
                    ) -> list[dict[str, Any]]:
-    """Each row outside the teacher, no-KD and baseline groups against the no-KD row of the
-    same network: success difference and its 95 % paired bootstrap interval."""
+    """Each distilled row against the no-KD row of the same network: success difference and its
+    95 % paired bootstrap interval. MLKD-Track (tuned post-processing) is compared with the tuned
+    no-KD winner when there is one, so the difference measures distillation, not tuning."""
     from mlkd_tracker.eval.paired_difference import paired_difference
 
-    no_kd = {r["network"]: r for r in rows if r["group"] == NO_KD_GROUP and r.get("network")}
+    def by_network(group: str) -> dict[str, dict[str, Any]]:
+        return {r["network"]: r for r in rows if r["group"] == group and r.get("network")}
+    no_kd, no_kd_tuned = by_network(NO_KD_GROUP), by_network(NO_KD_TRACK_GROUP)
     out = []
     for r in rows:
-        ref = no_kd.get(r.get("network")) if r["group"] not in (TEACHER_GROUP, NO_KD_GROUP) else None
+        if r["group"] in (TEACHER_GROUP, NO_KD_GROUP, NO_KD_TRACK_GROUP):
+            continue
+        net = r.get("network")
+        ref = (no_kd_tuned.get(net) if r["group"] == TRACK_GROUP else None) or no_kd.get(net)
         if ref is None:
             continue
         d = paired_difference(per_sequence[r["label"]], per_sequence[ref["label"]])

@@ -185,3 +185,19 @@ def test_rerun_reuses_results_and_no_teacher_means_no_ratios(report, runs, tmp_p
     with pytest.raises(ValueError, match="share the label"):
         ar.build_report([ReportEntry("x", "a", "opencv:csrt"), ReportEntry("x", "b", "opencv:mil")],
                         runs["data"] / "test", tmp_path / "dupe", progress=False)
+
+
+def test_mlkd_track_is_compared_with_the_tuned_no_kd_winner_when_there_is_one(runs, tmp_path):
+    """MLKD-Track's post-processing is tuned on val; a no-KD run put through `select` gets the
+    same treatment, and MLKD-Track is measured against that, not against the untuned row."""
+    no_kd = make_run(tmp_path / "nokd_selected", runs["data"], {"mobile": 1}, seed=400)
+    select(no_kd, threads=1, max_frames=MAX_FRAMES, tune=False, progress=False)
+    entries = ar.entries_from_runs(runs["teacher"], runs["mlkd"], None, no_kd, ())
+    labels = [(e.label, e.group) for e in entries]
+    assert labels[-2:] == [("noKD-Track", ar.NO_KD_TRACK_GROUP), ("MLKD-Track", "MLKD-Track")]
+    md = ar.build_report(entries, runs["data"] / "test", tmp_path / "report", max_frames=MAX_FRAMES,
+                         progress=False)
+    comps = {c["label"]: c["versus"] for c in
+             json.loads(md.with_name("report.json").read_text())["kd_comparisons"]}
+    assert comps == {"MLKD-mobile": "noKD-mobile", "MLKD-alex": "noKD-mobile",
+                     "MLKD-Track": "noKD-Track"}
