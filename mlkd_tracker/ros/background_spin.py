@@ -5,7 +5,7 @@ from the calling process. ``threading.Thread(target=executor.spin)`` followed by
 ``executor.shutdown()`` from another thread is not safe in rclpy: shutdown destroys the
 executor's guard condition while the spin thread may still be inside a wait set
 (ros2/rclpy#968, #205); we saw it as a spin thread busy at 100 % CPU and a main thread blocked
-for ever in ``destroy_node``. So the loop here uses ``spin_once`` with a short timeout and
+for ever while closing. So the loop here uses ``spin_once`` with a short timeout and
 checks a stop flag; ``close`` joins it *before* anything is destroyed, and if the thread still
 does not return it leaves the handles alone rather than risk the deadlock.
 """
