@@ -4,6 +4,7 @@
         [--data data/synth_night/test] [--out DIR] [--threads 1] [--max-frames N]
 
 Rows: the teacher, each student trained without KD, with single-teacher KD only, under MLKD,
+the no-KD winner tuned on val like MLKD-Track (when the no-KD run went through ``select``),
 MLKD-Track (the selected, tuned ONNX export) and OpenCV baselines. Columns: success AUC,
 precision@20, normalised precision@0.2, parameters, MACs per tracked frame (search branch) and
 FPS, plus each row's success and MACs as a percentage of the teacher's, because the paper's
