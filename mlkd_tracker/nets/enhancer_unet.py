@@ -77,7 +77,7 @@ ENHANCER_PRESETS: dict[str, UNetEnhancerConfig] = {
     # the same student with the overlapping head and the global colour head
     "slkd_student_v2": UNetEnhancerConfig(name="slkd_student_v2", width=12, depth=2, blocks=1,
                                           stem=4, overlap_head=True, colour_head=True),
-    # the shipped student: the overlapping head alone (85 k params, 0.34 GMAC)
+    # the overlapping head alone (85 k params, 0.34 GMAC); not shipped: under 100 FPS
     "slkd_student_v3": UNetEnhancerConfig(name="slkd_student_v3", width=12, depth=2, blocks=1,
                                           stem=4, overlap_head=True),
 }

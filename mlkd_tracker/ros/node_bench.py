@@ -36,8 +36,8 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from mlkd_tracker.eval.bench_report import distribution, growth_percent, split_windows
 from mlkd_tracker.eval.proc_stats import MB, ProcessSampler, window_summary
 from mlkd_tracker.resources import share_dir
-from mlkd_tracker.ros.demo import TRACKER_STATUS, _wait_started as wait_started
 from mlkd_tracker.ros.background_spin import BackgroundSpin
+from mlkd_tracker.ros.demo import TRACKER_STATUS, _wait_started as wait_started
 from mlkd_tracker.ros.launch_xml import LaunchPlan, load_launch
 from mlkd_tracker.ros.process_group import ProcessGroup
 from mlkd_tracker.ros.track_monitor import TrackMonitor
