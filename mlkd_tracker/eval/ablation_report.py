@@ -11,12 +11,13 @@ FPS, plus each row's success and MACs as a percentage of the teacher's, because 
 claim is a ratio: most of the teacher's accuracy for a fraction of its cost. Every distilled row
 is also compared with the no-KD row of the same network: the difference in success with a
 paired bootstrap interval over the test sequences (``eval/paired_difference.py``), because a
-dozen sequences cannot resolve every difference of a few points.
+dozen sequences cannot resolve every difference of a few points. Success is also broken down by
+attribute (light level, low resolution, fast motion, ...; ``eval/attributes.py``).
 
 Checkpoints of a run are the ones ``mlkd-tracker select`` found best on VAL (never picked on
 test here), or ``last.pt`` for a run that was not selected. Per-entry OPE results go to
-``<out>/results/<label>/`` and are reused on a re-run. Writes ``report.md``, ``report.json``
-and ``ope.png``.
+``<out>/results/<label>/`` and are reused on a re-run. Writes ``report.md``, ``report.json``,
+``ope.png`` and ``attributes.png``.
 
 Importing this module pulls in neither torch nor matplotlib; cost figures (torch's FLOP counter)
 and plots import them when the report is built.
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkd_tracker.cli_types import positive_int
+from mlkd_tracker.eval.attributes import AttributeRow, attribute_markdown, attribute_rows, dataset_attributes
 from mlkd_tracker.eval.tracker_registry import TrackerSpec, parse_spec
 from mlkd_tracker.train import mlkd_select
 
@@ -44,6 +46,7 @@ TEACHER_GROUP = "teacher"
 NO_KD_GROUP = "no KD"
 NO_KD_TRACK_GROUP = "no KD, tuned"  # the no-KD run's winner with post-processing tuned on val
 TRACK_GROUP = "MLKD-Track"
+ATTRIBUTE_PLOT = "attributes.png"
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,18 @@ def _markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(r['fps'], '.1f')} | {_fmt(r['success_vs_teacher'], '.0f', 1, ' %')} | "
                 f"{_fmt(r['macs_vs_teacher'], '.1f', 1, ' %')} |")
     lines += ["", f"![success and precision plots]({report['plot']})", ""]
-    return "\n".join(lines + _comparison_lines(report.get("kd_comparisons") or []))
+    return "\n".join(lines + _comparison_lines(report.get("kd_comparisons") or [])
+                     + _attribute_lines(report))
+
+
+def _attribute_lines(report: dict[str, Any]) -> list[str]:
+    rows = [AttributeRow(**r) for r in report.get("attributes") or []]
+    if not rows:
+        return []
+    return ["## Success by attribute", "",
+            "Mean success (×100) over the sequences that have each attribute (UAV123's definitions "
+            "where they apply; `eval/attributes.py`). A sequence can have several.", "",
+            attribute_markdown(rows), f"![success by attribute]({report['attribute_plot']})", ""]
 
 
 def _comparison_lines(comparisons: list[dict[str, Any]]) -> list[str]:
@@ -232,7 +246,7 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
     from mlkd_tracker.data.sequences import read_dataset
     from mlkd_tracker.eval.eval_cli import thread_limit
     from mlkd_tracker.eval.ope_runner import run_dataset
-    from mlkd_tracker.eval.plots import plot_ope
+    from mlkd_tracker.eval.plots import plot_attributes, plot_ope
 
     labels = [e.label for e in entries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
@@ -263,12 +277,16 @@ def build_report(entries: list[ReportEntry], data_root: str | Path, out_dir: str
         r["macs_vs_teacher"] = _pct(r["search_macs"], teacher and teacher["search_macs"])
     root = Path(data_root).resolve()
     plot = plot_ope(runs, out / "ope.png", title=f"{root.parent.name}/{root.name}")
+    per_sequence = _per_sequence_success(runs)
+    by_attribute = attribute_rows(per_sequence, dataset_attributes(sequences, root, max_frames))
+    plot_attributes(by_attribute, out / ATTRIBUTE_PLOT, title=f"{root.parent.name}/{root.name}")
     report = {"dataset": str(root), "dataset_name": f"{root.parent.name}/{root.name}",
               "n_sequences": len(sequences), "n_frames": rows[0]["n_frames"], "max_frames": max_frames,
               "threads": threads, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "teacher": teacher and teacher["label"], "groups": list(dict.fromkeys(r["group"] for r in rows)),
               "entries": rows, "plot": Path(plot.path).name,
-              "kd_comparisons": kd_comparisons(rows, _per_sequence_success(runs))}
+              "kd_comparisons": kd_comparisons(rows, per_sequence),
+              "attributes": [asdict(r) for r in by_attribute], "attribute_plot": ATTRIBUTE_PLOT}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     md = out / "report.md"
     md.write_text(_markdown(report), encoding="utf-8")
@@ -303,7 +321,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"mlkd-tracker report: error: {exc}", file=sys.stderr)
         return 2
     print(md.read_text(encoding="utf-8"))
-    print(f"written: {md}, {md.with_name('report.json')}, {md.with_name('ope.png')}")
+    print(f"written: {md}, {md.with_name('report.json')}, {md.with_name('ope.png')}, "
+          f"{md.with_name(ATTRIBUTE_PLOT)}")
     return 0
 
 

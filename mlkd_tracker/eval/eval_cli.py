@@ -5,9 +5,10 @@
 
 Writes into ``--out``: per-tracker result folders (see ``ope_runner``; reused on a re-run so an
 interrupted evaluation resumes), ``results.json`` (every number, curves and per-sequence scores),
-``summary.md`` (the table below, sorted by success AUC) and ``ope.png`` (success and precision
-plots). ``results.json`` covers the trackers of this invocation; to compare with an earlier
-tracker, list it again: its stored results are reused, not recomputed.
+``summary.md`` (the table below, sorted by success AUC, then success by attribute: light level,
+low resolution, fast motion, ...; see ``eval/attributes.py``), ``ope.png`` (success and precision
+plots) and ``attributes.png``. ``results.json`` covers the trackers of this invocation; to
+compare with an earlier tracker, list it again: its stored results are reused, not recomputed.
 
 ``--threads N`` fixes the thread count under which FPS is measured: ``cv2.setNumThreads(N)``,
 ``OMP_NUM_THREADS=N`` and ``MLKD_TRACKER_THREADS=N``, which the tracker registry hands to each
@@ -29,12 +30,14 @@ import platform
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 
 from mlkd_tracker.cli_types import positive_int
+from mlkd_tracker.eval.attributes import attribute_markdown, attribute_rows, dataset_attributes
 from mlkd_tracker.eval.ope_runner import RunScore, SequenceLike, run_dataset
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec
 
@@ -225,15 +228,22 @@ def main(args: argparse.Namespace) -> int:
         "opencv_version": cv2.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    (out / "results.json").write_text(json.dumps(results_dict(runs, {s.label: s for s in specs}, info),
-                                                 indent=2) + "\n", encoding="utf-8")
-    summary = format_summary(runs, info)
+    by_attribute = attribute_rows({label: {q: s.auc for q, s in r.per_sequence.items()}
+                                   for label, r in runs.items()},
+                                  dataset_attributes(sequences, args.dataset, args.max_frames))
+    results = results_dict(runs, {s.label: s for s in specs}, info)
+    results["attributes"] = [asdict(r) for r in by_attribute]
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    summary = format_summary(runs, info) + "\n## Success by attribute\n\n" + attribute_markdown(
+        by_attribute, _ranked(runs))
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    from mlkd_tracker.eval.plots import plot_ope  # matplotlib only here, not on import
+    from mlkd_tracker.eval.plots import plot_attributes, plot_ope  # matplotlib only here, not on import
 
     plot_ope(runs, out / "ope.png", title=info["dataset_name"])
+    plot_attributes(by_attribute, out / "attributes.png", title=info["dataset_name"])
     print(summary)
-    print(f"results: {out / 'results.json'}, {out / 'summary.md'}, {out / 'ope.png'}")
+    print(f"results: {out / 'results.json'}, {out / 'summary.md'}, {out / 'ope.png'}, "
+          f"{out / 'attributes.png'}")
     return 0
 
 

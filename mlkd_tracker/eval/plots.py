@@ -23,7 +23,7 @@ from .ope import (
     iou,
 )
 
-__all__ = ["OpePlot", "plot_ope", "plot_track_timeline", "legend_order"]
+__all__ = ["OpePlot", "plot_ope", "plot_track_timeline", "plot_attributes", "legend_order"]
 
 _LINESTYLES = ("-", "--", "-.", ":")
 
@@ -147,6 +147,39 @@ def plot_track_timeline(
                 ax.axvspan(start - 0.5, stop - 0.5, color="0.85", lw=0, label="invalid gt" if k == 0 else None)
         if invalid_gt.any():
             ax_i.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out, dpi=100)
+    finally:
+        plt.close(fig)
+    return out
+
+
+def plot_attributes(rows, out_path: str | os.PathLike[str], title: str = "") -> Path:
+    """Success per attribute (rows) and tracker (columns) as an annotated heat map.
+
+    ``rows`` are :class:`~mlkd_tracker.eval.attributes.AttributeRow`. A heat map rather than
+    grouped bars because an ablation compares a dozen trackers: bars that many wide are unreadable,
+    while a colour grid with the numbers printed still shows at a glance which column wins where.
+    """
+    if not rows:
+        raise ValueError("plot_attributes needs at least one attribute row")
+    labels = list(rows[0].success)
+    grid = np.array([[100 * r.success[lb] for lb in labels] for r in rows])
+    plt = _pyplot()
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(labels), 1.2 + 0.42 * len(rows)))
+    try:
+        image = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=max(float(grid.max()), 1.0))
+        for (i, j), v in np.ndenumerate(grid):
+            best = v == grid[i].max()
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                    color="black" if v > 0.6 * grid.max() else "white", fontweight="bold" if best else None)
+        ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), [f"{r.attribute} ({r.n})" for r in rows], fontsize=8)
+        ax.set_title("Success by attribute (sequences); bold = best of the row"
+                     + (f" — {title}" if title else ""), fontsize=9)
+        fig.colorbar(image, ax=ax, label="success ×100")
         fig.tight_layout()
         fig.savefig(out, dpi=100)
     finally:

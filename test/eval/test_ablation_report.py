@@ -146,6 +146,18 @@ def test_markdown_is_grouped_and_has_plots(report, runs):
     assert (out / "ope.png").stat().st_size > 0 and "ope.png" in md
 
 
+def test_success_is_broken_down_by_attribute(report, runs):
+    out = runs["mlkd"] / "report"
+    overall = report["attributes"][0]
+    assert overall["attribute"] == "all" and overall["n"] == report["n_sequences"]
+    assert overall["success"] == pytest.approx({e["label"]: e["success"] for e in report["entries"]})
+    md = (out / "report.md").read_text()
+    section = md.split("## Success by attribute")[1]
+    header = next(ln for ln in section.splitlines() if ln.startswith("| attribute"))
+    assert header.split("|")[3:-1] == [f" {e['label']} " for e in report["entries"]]
+    assert (out / "attributes.png").stat().st_size > 0 and "attributes.png" in section
+
+
 def test_each_distilled_row_is_compared_with_the_same_network_without_kd(report, runs):
     # Every student here is student_tiny, so noKD-mobile is the no-KD twin of all of them; the
     # teacher (another network), the no-KD row itself and OpenCV have no twin.

@@ -102,6 +102,11 @@ def test_end_to_end_csrt_and_mil(dataset, tmp_path, reader, capsys, monkeypatch)
     assert f"| {100 * csrt['success_auc']:.1f} |" in rows[ranking.index("opencv-csrt")]
     assert "threads: 1" in summary
     assert (out / "ope.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "attributes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    overall = results["attributes"][0]
+    assert overall["attribute"] == "all" and overall["n"] == len(SEQUENCES)
+    assert overall["success"] == pytest.approx({k: t["success_auc"] for k, t in trackers.items()})
+    assert "## Success by attribute" in summary and "| all | " in summary
     for label in trackers:
         for name in SEQUENCES:
             assert len((out / label / f"{name}.txt").read_text().splitlines()) == FRAMES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlkd_tracker.eval.ope import iou, score_dataset
-from mlkd_tracker.eval.plots import plot_ope, plot_track_timeline
+from mlkd_tracker.eval.plots import plot_attributes, plot_ope, plot_track_timeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GT = np.tile([50.0, 40.0, 30.0, 20.0], (60, 1))
@@ -60,3 +60,13 @@ def test_plot_track_timeline(tmp_path):
     assert_png(plot_track_timeline(gt, pred, None, tmp_path / "t2.png"))
     with pytest.raises(ValueError, match="iou_per_frame"):
         plot_track_timeline(gt, pred, np.zeros(3), tmp_path / "t3.png")
+
+
+def test_plot_attributes_draws_one_cell_per_attribute_and_tracker(tmp_path):
+    from mlkd_tracker.eval.attributes import attribute_rows
+
+    rows = attribute_rows({"csrt": {"a": 0.2, "b": 0.7}, "ours": {"a": 0.5, "b": 0.6}},
+                          {"a": {"light: dark"}, "b": {"fast motion"}})
+    assert_png(plot_attributes(rows, tmp_path / "attributes.png", title="unit test"))
+    with pytest.raises(ValueError, match="at least one"):
+        plot_attributes([], tmp_path / "none.png")
