@@ -38,8 +38,11 @@ def test_the_table_marks_terms_and_the_gain_over_the_baseline():
               "objects": {"all": 10, "small": 8, "medium": 2, "large": 0},
               "runs": [_row("student", "baseline", 0.100),
                        _row("rdrkd_d", "student", 0.112, {"R": False, "D": True, "Rs": False}),
+                       _row("rdrkd_r", "student", 0.095, {"R": True, "D": False, "Rs": False}),
                        _row("teacher", "teacher", 0.200)]}
+    report["runs"][1]["ap_delta"] = {"delta": 0.012, "low": -0.004, "high": 0.027}
     md = _markdown(report)
-    assert "| student (baseline) |  |  |  | 10.0 | — | 20.0 | 5.0 | 10.0 | — | — |" in md
-    assert "| rdrkd_d |  | ✓ |  | 11.2 | +1.2 |" in md
-    assert "| teacher (teacher) |  |  |  | 20.0 | — |" in md
+    assert "| student (baseline) |  |  |  | 10.0 | — | — | 20.0 | 5.0 | 10.0 | — | — |" in md
+    assert "| rdrkd_d |  | ✓ |  | 11.2 | +1.2 | [-0.4, +2.7] |" in md
+    assert "| rdrkd_r | ✓ |  |  | 9.5 | -0.5 | — |" in md  # no interval computed: a dash
+    assert "| teacher (teacher) |  |  |  | 20.0 | — | — |" in md
