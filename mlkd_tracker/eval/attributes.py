@@ -88,7 +88,9 @@ def gt_attributes(boxes: np.ndarray, absent: np.ndarray | None = None) -> set[st
 
 def recipe_attributes(recipe: Mapping) -> set[str]:
     """Attributes recorded by the simulator for one sequence (``meta.json`` → sequences)."""
-    found = set()
+    found: set[str] = set()
+    if not isinstance(recipe, Mapping):
+        return found
     if recipe.get("level"):
         found.add(LIGHT_PREFIX + str(recipe["level"]))
     if recipe.get("look_away"):
@@ -104,7 +106,7 @@ def _recipes(root: Path) -> dict[str, Mapping]:
         return {}
     try:
         recipes = json.loads(meta.read_text(encoding="utf-8")).get("sequences", {}).get(root.name, {})
-    except (json.JSONDecodeError, AttributeError):
+    except (ValueError, OSError, AttributeError):  # not JSON, unreadable, or another schema
         return {}
     return recipes if isinstance(recipes, dict) else {}
 

@@ -74,6 +74,7 @@ def test_recipe_attributes_name_the_light_level_and_the_look_away():
                                                                            "camera looks away"}
     assert recipe_attributes({"level": "dusk", "look_away": False}) == {"light: dusk"}
     assert recipe_attributes({}) == set()
+    assert recipe_attributes("not a recipe") == set()
 
 
 def seq(name: str, boxes: np.ndarray) -> SimpleNamespace:
@@ -92,7 +93,8 @@ def test_dataset_attributes_read_the_recipe_of_their_split(tmp_path):
                               max_frames=8)["b"] == {"light: dark", "camera looks away"}
 
 
-@pytest.mark.parametrize("meta", ["not json", json.dumps(["a list"]), json.dumps({"sequences": 3})])
+@pytest.mark.parametrize("meta", ["not json", json.dumps(["a list"]), json.dumps({"sequences": 3}),
+                                  json.dumps({"sequences": {"test": {"a": "not a recipe"}}})])
 def test_a_foreign_or_broken_meta_json_only_loses_the_recipe_attributes(tmp_path, meta):
     (tmp_path / "test").mkdir()
     (tmp_path / "meta.json").write_text(meta)
