@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlkd_tracker.eval.detection_metrics import matched_evaluator
+
 __all__ = ["ApDifference", "paired_ap_difference"]
 
 
@@ -39,19 +41,6 @@ class ApDifference:
     @property
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
-
-
-def _matched(gt: dict, results: list[dict]):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
-        evaluator.evaluate()
-    return evaluator
 
 
 def _ap(evaluator, order: np.ndarray, per_image: np.ndarray, image_ids: list[int]) -> float:
@@ -83,7 +72,7 @@ def paired_ap_difference(gt: dict, results_a: list[dict], results_b: list[dict],
         raise ValueError("a bootstrap over images needs >= 2 images and some ground truth")
     if not results_a or not results_b:
         raise ValueError("both detectors need at least one detection")
-    ev_a, ev_b = _matched(gt, results_a), _matched(gt, results_b)
+    ev_a, ev_b = matched_evaluator(gt, results_a), matched_evaluator(gt, results_b)
     (cells_a, ids), (cells_b, ids_b) = _per_image(ev_a), _per_image(ev_b)
     if ids != ids_b:
         raise ValueError("the two evaluations cover different images")

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import yaml
 
-__all__ = ["DetectionScores", "YoloSplit", "coco_scores", "detect_split", "read_split"]
+__all__ = ["DetectionScores", "YoloSplit", "coco_scores", "detect_split", "matched_evaluator",
+           "read_split"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 STAT_NAMES = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L")  # COCOeval.stats[0:6]
@@ -128,10 +129,22 @@ def _size_counts(annotations: Iterable[dict]) -> dict[str, int]:
             "large": int((areas >= medium).sum())}
 
 
-def coco_scores(gt: dict, results: list[dict]) -> DetectionScores:
-    """COCOeval (bbox) of ``results`` against ``gt``; no detections at all scores 0."""
+def matched_evaluator(gt: dict, results: list[dict]):
+    """A bbox ``COCOeval`` of ``results`` (non-empty) against ``gt`` after its per-image
+    matching (``evaluate``), ready to ``accumulate``."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
+        evaluator.evaluate()
+    return evaluator
+
+
+def coco_scores(gt: dict, results: list[dict]) -> DetectionScores:
+    """COCOeval (bbox) of ``results`` against ``gt``; no detections at all scores 0."""
     objects = _size_counts(gt["annotations"])
     present = {"AP": objects["all"], "AP50": objects["all"], "AP75": objects["all"],
                "AP_S": objects["small"], "AP_M": objects["medium"], "AP_L": objects["large"]}
@@ -140,12 +153,8 @@ def coco_scores(gt: dict, results: list[dict]) -> DetectionScores:
         stats = {k: (0.0 if present[k] else None) for k in STAT_NAMES}
         return DetectionScores(stats, objects, {n: (0.0 if objects["all"] else None)
                                                 for n in names.values()})
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
-        evaluator.evaluate()
+    evaluator = matched_evaluator(gt, results)
+    with contextlib.redirect_stdout(io.StringIO()):
         evaluator.accumulate()
         evaluator.summarize()
     stats = {k: (float(v) if v >= 0 and present[k] else None)

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("pycocotools")
 
-from mlkd_tracker.eval.detection_bootstrap import _ap, _matched, _per_image, paired_ap_difference  # noqa: E402
-from mlkd_tracker.eval.detection_metrics import coco_scores  # noqa: E402
+from mlkd_tracker.eval.detection_bootstrap import _ap, _per_image, paired_ap_difference  # noqa: E402
+from mlkd_tracker.eval.detection_metrics import coco_scores, matched_evaluator  # noqa: E402
 
 CATEGORIES = [{"id": 0, "name": "car"}, {"id": 1, "name": "truck"}]
 
@@ -45,7 +45,7 @@ def split():
 
 def test_a_resample_scores_like_a_full_evaluation_of_the_duplicated_images(split):
     gt, good, _ = split
-    evaluator = _matched(gt, good)
+    evaluator = matched_evaluator(gt, good)
     cells, ids = _per_image(evaluator)
     order = np.random.default_rng(0).integers(0, len(ids), len(ids))
     assert len(set(order.tolist())) < len(order)  # duplicates are the point of the check
