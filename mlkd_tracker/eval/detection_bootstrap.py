@@ -63,7 +63,7 @@ def _per_image(evaluator) -> tuple[np.ndarray, list[int]]:
 
 def paired_ap_difference(gt: dict, results_a: list[dict], results_b: list[dict],
                          confidence: float = 0.95, resamples: int = 1000,
-                         seed: int = 0) -> ApDifference:
+                         seed: int = 0, progress: bool = False) -> ApDifference:
     """AP of ``results_b`` minus AP of ``results_a`` (COCO result lists on the same COCO ground
     truth ``gt``), with a paired bootstrap interval over the images. Seeded: reproducible."""
     if not 0 < confidence < 1:
@@ -80,7 +80,8 @@ def paired_ap_difference(gt: dict, results_a: list[dict], results_b: list[dict],
     delta = _ap(ev_b, everything, cells_b, ids) - _ap(ev_a, everything, cells_a, ids)
     rng = np.random.default_rng(seed)
     diffs = np.empty(resamples)
-    for k in range(resamples):
+    from tqdm import tqdm
+    for k in tqdm(range(resamples), desc="ΔAP bootstrap", unit="resample", disable=not progress):
         order = rng.integers(0, len(ids), len(ids))
         diffs[k] = _ap(ev_b, order, cells_b, ids) - _ap(ev_a, order, cells_a, ids)
     tail = 100 * (1 - confidence) / 2

@@ -84,13 +84,14 @@ def _score_run(role: str, run: Path, split, out: Path, threads: int, progress: b
     return row, gt, detections
 
 
-def _ap_interval(gt: dict, baseline: list[dict], student: list[dict], resamples: int) -> dict | None:
+def _ap_interval(gt: dict, baseline: list[dict], student: list[dict], resamples: int,
+                 progress: bool) -> dict | None:
     """ΔAP against the baseline with its paired image-bootstrap interval; None when there is
     nothing to resample (no detections or no ground truth), e.g. for barely trained models."""
     from mlkd_tracker.eval.detection_bootstrap import paired_ap_difference
     if not (resamples and baseline and student and gt["annotations"] and len(gt["images"]) > 1):
         return None
-    return asdict(paired_ap_difference(gt, baseline, student, resamples=resamples))
+    return asdict(paired_ap_difference(gt, baseline, student, resamples=resamples, progress=progress))
 
 
 def build_detector_report(teacher: str | Path | None, baseline: str | Path,
@@ -113,7 +114,7 @@ def build_detector_report(teacher: str | Path | None, baseline: str | Path,
     _, gt, base_detections = scored[0]
     for row, _, detections in scored[1:]:
         if row["role"] == "student":
-            row["ap_delta"] = _ap_interval(gt, base_detections, detections, bootstrap)
+            row["ap_delta"] = _ap_interval(gt, base_detections, detections, bootstrap, progress)
     plot_training_curves({r["name"]: r["history"] for r in rows}, out / "training_curves.png")
     plot_pr_curves({r["name"]: (r["pr_recall"], r["pr_precision"]) for r in rows},
                    out / "pr_curves.png", f"precision-recall at IoU 0.5 — {split}")
