@@ -49,16 +49,21 @@ def _ap(evaluator, order: np.ndarray, per_image: np.ndarray, image_ids: list[int
     evaluator.params.imgIds = evaluator._paramsEval.imgIds = [image_ids[i] for i in order]
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator.accumulate()
-    p = evaluator.eval["precision"][:, :, :, 0, -1]
+    p = evaluator.eval["precision"][:, :, :, 0, -1]  # area "all", 100 detections
     return float(p[p > -1].mean()) if (p > -1).any() else 0.0
 
 
 def _per_image(evaluator) -> tuple[np.ndarray, list[int]]:
-    p = evaluator.params
-    image_ids = list(p.imgIds)
+    """The matched images as a (category, area range, image) grid, ``evalImgs``' layout; and
+    the evaluator narrowed to what AP needs (all areas, 100 detections), which makes each
+    resample's ``accumulate`` about ten times cheaper than the full one."""
+    layout = evaluator._paramsEval  # what evalImgs was built with
+    image_ids = list(layout.imgIds)
     cells = np.empty(len(evaluator.evalImgs), dtype=object)
     cells[:] = evaluator.evalImgs
-    return cells.reshape(len(p.catIds), len(p.areaRng), len(image_ids)), image_ids
+    p = evaluator.params
+    p.areaRng, p.areaRngLbl, p.maxDets = [layout.areaRng[0]], ["all"], [max(layout.maxDets)]
+    return cells.reshape(len(layout.catIds), len(layout.areaRng), len(image_ids)), image_ids
 
 
 def paired_ap_difference(gt: dict, results_a: list[dict], results_b: list[dict],
