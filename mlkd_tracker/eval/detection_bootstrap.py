@@ -21,6 +21,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from mlkd_tracker.eval.detection_metrics import matched_evaluator
 
@@ -44,7 +45,8 @@ class ApDifference:
 
 
 def _ap(evaluator, order: np.ndarray, per_image: np.ndarray, image_ids: list[int]) -> float:
-    """AP (IoU .50:.95, all areas, 100 detections) over the images ``order`` indexes."""
+    """AP (IoU .50:.95, all areas, 100 detections) over the images ``order`` indexes; sets the
+    evaluator's image list to them, so it is only good for further resamples afterwards."""
     evaluator.evalImgs = list(per_image[:, :, order].reshape(-1))
     evaluator.params.imgIds = evaluator._paramsEval.imgIds = [image_ids[i] for i in order]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -85,7 +87,6 @@ def paired_ap_difference(gt: dict, results_a: list[dict], results_b: list[dict],
     delta = _ap(ev_b, everything, cells_b, ids) - _ap(ev_a, everything, cells_a, ids)
     rng = np.random.default_rng(seed)
     diffs = np.empty(resamples)
-    from tqdm import tqdm
     for k in tqdm(range(resamples), desc="ΔAP bootstrap", unit="resample", disable=not progress):
         order = rng.integers(0, len(ids), len(ids))
         diffs[k] = _ap(ev_b, order, cells_b, ids) - _ap(ev_a, order, cells_a, ids)
