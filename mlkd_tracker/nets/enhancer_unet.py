@@ -71,7 +71,7 @@ class UNetEnhancerConfig:
 
 
 ENHANCER_PRESETS: dict[str, UNetEnhancerConfig] = {
-    # Teacher A / B: 8.6 GMAC, 2.4 M params at 640x480; student: 0.31 GMAC, 83 k params (3.6 %).
+    # Teacher A / B: 8.6 GMAC, 2.4 M params at 640x480; first student: 0.31 GMAC, 83 k (3.6 %).
     "slkd_teacher": UNetEnhancerConfig(name="slkd_teacher", width=48, depth=2, blocks=2, stem=4),
     "slkd_student": UNetEnhancerConfig(name="slkd_student", width=12, depth=2, blocks=1, stem=4),
     # the same student with the overlapping head and the global colour head
@@ -80,6 +80,10 @@ ENHANCER_PRESETS: dict[str, UNetEnhancerConfig] = {
     # the overlapping head alone (85 k params, 0.34 GMAC); not shipped: under 100 FPS
     "slkd_student_v3": UNetEnhancerConfig(name="slkd_student_v3", width=12, depth=2, blocks=1,
                                           stem=4, overlap_head=True),
+    # the shipped student since session 8: widths 16/32/64 (147 k params, 0.54 GMAC, 6.2 %);
+    # multiples of 8 channels suit ONNX Runtime's kernels (width 14 ran slower than 16)
+    "slkd_student_w16": UNetEnhancerConfig(name="slkd_student_w16", width=16, depth=2, blocks=1,
+                                           stem=4),
 }
 
 

@@ -129,7 +129,7 @@ def test_the_colour_head_starts_as_the_identity_and_mixes_channels_per_image():
     assert torch.allclose(out[:, 2], ref[:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("preset", ["slkd_student_v2", "slkd_student_v3"])
+@pytest.mark.parametrize("preset", ["slkd_student_v2", "slkd_student_v3", "slkd_student_w16"])
 def test_the_later_students_stay_within_a_fifth_of_teacher_a(preset):
     teacher = enhancer_cost(ENHANCER_PRESETS["slkd_teacher"], 96, 128)
     student = enhancer_cost(ENHANCER_PRESETS[preset], 96, 128)
