@@ -30,6 +30,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # A callback that was running when SIGINT/SIGTERM shut the context down fails to publish
+        # ("publisher's context is invalid"): that is the shutdown, not a fault of the node.
     finally:
         if node is not None:
             close = getattr(node, "close", None)
