@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,14 +45,19 @@ def score_pair(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate_quality(enhance: Enhance | None, pairs: list[tuple[Path, Path]],
-                     progress: bool = True, label: str = "quality") -> dict[str, float]:
-    """Mean PSNR/SSIM of ``enhance(night)`` against clean (``None``: the night frame itself)."""
+                     progress: bool = True, label: str = "quality") -> dict[str, Any]:
+    """Mean PSNR/SSIM of ``enhance(night)`` against clean (``None``: the night frame itself),
+    and the mean PSNR per sequence (a frame's folder): frames of one sequence share a photo and
+    a darkness level, so the sequence is the unit a paired bootstrap resamples."""
     from tqdm import tqdm
     psnrs, ssims = [], []
+    by_sequence: dict[str, list[float]] = {}
     for night_path, clean_path in tqdm(pairs, desc=label, unit="frame", disable=not progress):
         night, clean = _read(night_path), _read(clean_path)
         out = night if enhance is None else enhance(night)
         p, s = score_pair(out, clean)
         psnrs.append(p)
         ssims.append(s)
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "n_frames": len(pairs)}
+        by_sequence.setdefault(night_path.parent.name, []).append(p)
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "n_frames": len(pairs),
+            "psnr_by_sequence": {k: float(np.mean(v)) for k, v in by_sequence.items()}}

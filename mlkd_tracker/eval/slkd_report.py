@@ -3,14 +3,17 @@
     mlkd-tracker report slkd --enhancer teacher_a=runs/slkd/teacher_a/best.pt \\
         --enhancer slkd=runs/slkd/slkd/best.pt --enhancer l1_only=runs/slkd/l1_only/best.pt \\
         [--tracker models/student_mobile] [--compare models/mlkd_track] \\
-        [--data data/synth_night/test] [--out runs/slkd/report] [--step 10] [--threads 2]
+        [--data data/synth_night/test] [--out runs/slkd/report] [--step 10] [--threads 2] \\
+        [--versus l1_only]
 
 Each enhancer (an SLKD checkpoint, exported here to ONNX with a parity check, or an ``.onnx``)
 is scored on every ``step``-th test frame against its clean version (PSNR, SSIM, at full
 640x480), timed at 640x480 with ONNX Runtime, costed (params, MACs), and put in front of the
 tracker's crops for a one-pass evaluation on the test split. The table also has the night frame
 itself (no enhancer), the tracker alone and ``--compare`` trackers (MLKD-Track, the distilled
-alternative). Writes ``report.md``, ``report.json``, ``ope.png`` and ``samples.png``.
+alternative). PSNR differences to the first enhancer (and to ``--versus``) come with a paired
+bootstrap interval over the test sequences. Writes ``report.md``, ``report.json``, ``ope.png``
+and ``samples.png``.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Any
 
 from mlkd_tracker.cli_types import positive_int
 
-__all__ = ["add_arguments", "main", "build_slkd_report"]
+__all__ = ["add_arguments", "main", "build_slkd_report", "psnr_differences"]
 
 
 def _labelled(text: str) -> tuple[str, Path]:
@@ -66,7 +69,8 @@ def _track(specs: dict[str, str], data: Path, out: Path, threads: int,
 
 def build_slkd_report(enhancers: list[tuple[str, Path]], tracker: str, compare: list[str],
                       data: Path, out: Path, step: int = 10, threads: int = 2,
-                      max_frames: int | None = None, progress: bool = True) -> Path:
+                      max_frames: int | None = None, progress: bool = True,
+                      versus: str | None = None) -> Path:
     from mlkd_tracker.eval.image_quality import evaluate_quality, frame_pairs
     from mlkd_tracker.eval.speed import time_per_frame
     from mlkd_tracker.eval.slkd_plots import plot_samples
@@ -75,6 +79,8 @@ def build_slkd_report(enhancers: list[tuple[str, Path]], tracker: str, compare: 
     labels = [label for label, _ in enhancers]
     if len(set(labels)) != len(labels) or not labels:
         raise ValueError(f"enhancer labels must be unique and at least one: {labels}")
+    if versus is not None and versus not in labels:
+        raise ValueError(f"--versus {versus!r} is not one of the enhancers {labels}")
     onnx = {label: _onnx(label, path, out) for label, path in enhancers}
     engines = {label: OnnxEnhancer(path, threads=threads) for label, path in onnx.items()}
     pairs = frame_pairs(data, step)
@@ -94,11 +100,31 @@ def build_slkd_report(enhancers: list[tuple[str, Path]], tracker: str, compare: 
                  "fps": s.fps if math.isfinite(s.fps) else None} for k, s in scores.items()]
     plot_samples(engines, pairs, out / "samples.png")
     report = {"data": str(data), "step": step, "threads": threads, "quality": rows,
+              "psnr_differences": psnr_differences(rows[1:], [labels[0], versus]),
               "tracking": tracking, "tracker": tracker}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     md = out / "report.md"
     md.write_text(_markdown(report))
     return md
+
+
+def psnr_differences(rows: list[dict[str, Any]], baselines: list[str | None]) -> list[dict]:
+    """Each enhancer's PSNR minus each baseline's, with a 95 % paired bootstrap interval over
+    the test sequences: with a dozen sequences cut from three photos, a few tenths of a dB can
+    be the photos, and the interval says when it is."""
+    from mlkd_tracker.eval.paired_difference import paired_difference
+    by_label = {r["label"]: r["psnr_by_sequence"] for r in rows}
+    if any(len(scores) < 2 for scores in by_label.values()):
+        return []  # one sequence: nothing to resample
+    out = []
+    for base in dict.fromkeys(b for b in baselines if b is not None):
+        for label, scores in by_label.items():
+            if label == base:
+                continue
+            d = paired_difference(scores, by_label[base])
+            out.append({"label": label, "versus": base, "mean": d.mean, "low": d.low,
+                        "high": d.high, "n_sequences": d.n_sequences})
+    return out
 
 
 def _f(v: float | None, fmt: str, scale: float = 1.0) -> str:
@@ -123,6 +149,13 @@ def _markdown(r: dict[str, Any]) -> str:
             f"{_f(q.get('fps'), '.0f')} | "
             f"{_f(100 * q['psnr'] / ref['psnr'], '.1f') + ' %' if ref else '—'} | "
             f"{_f(100 * q['macs'] / ref['macs'], '.1f') + ' %' if cost and ref else '—'} |")
+    diffs = r.get("psnr_differences", [])
+    if diffs:
+        lines += ["", f"PSNR differences (dB) with a 95 % paired bootstrap interval over the "
+                  f"{diffs[0]['n_sequences']} test sequences (an interval without 0 is resolved):",
+                  "", "| enhancer | versus | ΔPSNR (dB) | 95 % interval |", "|---|---|---:|---:|"]
+        lines += [f"| {d['label']} | {d['versus']} | {d['mean']:+.2f} | "
+                  f"[{d['low']:+.2f}, {d['high']:+.2f}] |" for d in diffs]
     lines += ["", f"Tracking on the same split (one-pass evaluation, ×100), the enhancer on the "
               f"crops of `{r['tracker']}`:", "",
               "| tracker | success | precision | norm. precision | FPS |", "|---|---:|---:|---:|---:|"]
@@ -148,12 +181,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="track only the first N frames of each sequence (quick checks)")
+    parser.add_argument("--versus", metavar="LABEL", default=None,
+                        help="also give every enhancer's PSNR difference to this one (e.g. the "
+                        "plain-L1 student); differences to the first are always given")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         md = build_slkd_report(args.enhancer, args.tracker, args.compare, args.data, args.out,
-                               args.step, args.threads, args.max_frames)
+                               args.step, args.threads, args.max_frames, versus=args.versus)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"mlkd-tracker report slkd: error: {exc}", file=sys.stderr)
         return 2

@@ -172,3 +172,7 @@ def test_the_student_exports_runs_and_is_reported_against_teacher_a(data, run, t
     assert [t["label"] for t in report["tracking"]] == ["tracker", "teacher_a+tracker",
                                                         "student+tracker"]
     assert {"ope.png", "samples.png", "report.md"} <= {p.name for p in md.parent.iterdir()}
+    (diff,) = report["psnr_differences"]
+    assert (diff["label"], diff["versus"], diff["n_sequences"]) == ("student", "teacher_a", 2)
+    assert diff["low"] <= diff["mean"] <= diff["high"]
+    assert "ΔPSNR" in md.read_text()
