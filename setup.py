@@ -27,12 +27,12 @@ setup(
     entry_points={
         "console_scripts": [
             f"mlkd-tracker = {PACKAGE}.cli:main",
-            f"sim_node = {PACKAGE}.ros.sim_node:main",
-            f"tracker_node = {PACKAGE}.ros.tracker_node:main",
-            f"follow_node = {PACKAGE}.ros.follow_node:main",
-            f"camera_node = {PACKAGE}.ros.camera_node:main",
-            f"enhancer_node = {PACKAGE}.ros.enhancer_node:main",
-            f"detector_node = {PACKAGE}.ros.detector_node:main",
+            f"sim_node = {PACKAGE}.tools.sim_node:main",
+            f"tracker_node = {PACKAGE}.nodes.tracker_node:main",
+            f"follow_node = {PACKAGE}.nodes.follow_node:main",
+            f"camera_node = {PACKAGE}.nodes.camera_node:main",
+            f"enhancer_node = {PACKAGE}.nodes.enhancer_node:main",
+            f"detector_node = {PACKAGE}.nodes.detector_node:main",
         ],
     },
 )

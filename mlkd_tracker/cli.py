@@ -20,7 +20,7 @@ def _kv(items: list[str]) -> dict[str, str]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mlkd_tracker.ros.demo import DemoConfig, format_summary, run_demo
+    from mlkd_tracker.tools.demo import DemoConfig, format_summary, run_demo
     cfg = DemoConfig(duration_s=args.duration, launch_args=_kv(args.launch_args),
                      out_dir=Path(args.out) if args.out else None, video=not args.no_video)
     summary, _, _ = run_demo(cfg)
@@ -30,8 +30,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _launch(args: argparse.Namespace) -> int:
     import time
-    from mlkd_tracker.ros.launch_xml import load_launch
-    from mlkd_tracker.ros.process_group import ProcessGroup
+    from mlkd_tracker.tools.launch_xml import load_launch
+    from mlkd_tracker.tools.process_group import ProcessGroup
     group = ProcessGroup(load_launch(args.file, _kv(args.launch_args)), echo=True).start()
     try:
         while not group.exited():
@@ -106,8 +106,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from mlkd_tracker.nets.presets import PRESETS
-    from mlkd_tracker.nets.summary import format_summary_table, summarize_presets
+    from mlkd_tracker.train.nets.presets import PRESETS
+    from mlkd_tracker.train.nets.summary import format_summary_table, summarize_presets
     names = args.models or sorted(PRESETS)
     unknown = sorted(set(names) - set(PRESETS))
     if unknown:
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     _add_delegated(bench_sub, "models", "mlkd_tracker.train.model_bench",
                    "params, MACs and search-branch speed of the network presets")
-    _add_delegated(bench_sub, "nodes", "mlkd_tracker.ros.node_bench_cli",
+    _add_delegated(bench_sub, "nodes", "mlkd_tracker.tools.node_bench_cli",
                    "the node pipeline at a fixed rate: rate, drops, frame age, CPU, RSS (--soak)")
     _add_delegated(bench_sub, "trackers", "mlkd_tracker.eval.tracker_bench_cli",
                    "offline FPS of every tracker (students, teacher, OpenCV) on the same frames")
@@ -192,20 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "ms per 640x480 frame of detector exports at several input sizes")
     _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
-    _add_delegated(sub, "record", "mlkd_tracker.ros.record_cli",
+    _add_delegated(sub, "record", "mlkd_tracker.tools.record_cli",
                    "record ROS topics into a rosbag2 (MCAP or sqlite3)")
-    _add_delegated(sub, "replay", "mlkd_tracker.ros.replay_cli",
+    _add_delegated(sub, "replay", "mlkd_tracker.tools.replay_cli",
                    "replay a rosbag2 flight into the pipeline and evaluate it")
     _add_delegated(sub, "select", "mlkd_tracker.train.mlkd_select",
                    "pick MLKD-Track among an MLKD run's students on val, tune and export it")
     report = sub.add_parser("report", help="reports on the test split: mlkd (tracker ablation), "
                             "slkd (enhancers), detector (RDR-KD ablation)")
     report_sub = report.add_subparsers(dest="report", required=True)
-    _add_delegated(report_sub, "mlkd", "mlkd_tracker.eval.ablation_report",
+    _add_delegated(report_sub, "mlkd", "mlkd_tracker.train.reports.ablation_report",
                    "MLKD ablation: teacher, no KD, teacher KD, MLKD, MLKD-Track")
-    _add_delegated(report_sub, "slkd", "mlkd_tracker.eval.slkd_report",
+    _add_delegated(report_sub, "slkd", "mlkd_tracker.train.reports.slkd_report",
                    "SLKD: Teacher A vs student enhancers (PSNR, SSIM, cost, speed, tracking)")
-    _add_delegated(report_sub, "detector", "mlkd_tracker.eval.detector_report",
+    _add_delegated(report_sub, "detector", "mlkd_tracker.train.reports.detector_report",
                    "RDR-KD ablation: baseline, each term, pairs, all, teacher (COCO AP)")
     return parser
 

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlkd_tracker.data.dataset_output import content_config, prepare_output
-from mlkd_tracker.eval.results_io import write_boxes
+from mlkd_tracker.data.results_io import write_boxes
 from mlkd_tracker.runtime.follow_controller import FollowController, PidGains
 from mlkd_tracker.sim.ground import GroundConfig
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, sample_lowlight

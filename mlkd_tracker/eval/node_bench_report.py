@@ -1,6 +1,6 @@
 """Tables, target verdicts and the soak plot for ``mlkd-tracker bench nodes``.
 
-Kept apart from the measuring (``ros/node_bench.py``) so a stored ``benchmarks.json`` can be
+Kept apart from the measuring (``tools/node_bench.py``) so a stored ``benchmarks.json`` can be
 re-rendered, and the wording tested, without ROS. The targets are issue 6's: the tracker node
 with the shipped student at 30 Hz 640×480 drops no frame, keeps frame age p99 under 33 ms (one
 frame period) and RSS under 300 MB, and its RSS grows less than 5 % over a soak.

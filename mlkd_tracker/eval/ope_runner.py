@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlkd_tracker.eval.ope import DatasetScore, score_dataset
-from mlkd_tracker.eval.results_io import read_boxes, read_times, write_boxes, write_times
+from mlkd_tracker.data.results_io import read_boxes, read_times, write_boxes, write_times
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, spec_identity
 from mlkd_tracker.runtime.tracker_base import Tracker
 

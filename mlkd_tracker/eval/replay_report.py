@@ -1,7 +1,7 @@
 """Scores and reports one bag replay: one-pass tracking metrics, per-frame latency, what was lost,
 and what could not be read.
 
-The replay (``mlkd_tracker.ros.bag_replay``) hands over a :class:`ReplayRun`: per camera frame
+The replay (``mlkd_tracker.tools.bag_replay``) hands over a :class:`ReplayRun`: per camera frame
 of the bag, when it was published and when the pipeline's output for it arrived, plus the ground
 truth and the tracks keyed by frame stamp. Scoring reuses ``stamped_runs.align`` (a frame without
 an output of its own is scored with the last box published before it, as a consumer of
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mlkd_tracker.eval.ope import SequenceScore, iou
-from mlkd_tracker.eval.results_io import write_boxes
+from mlkd_tracker.data.results_io import write_boxes
 from mlkd_tracker.eval.stamped_runs import AlignedRun, align, score_run
 
 __all__ = ["FrameLog", "ReplayRun", "ReplaySummary", "evaluate", "format_report", "write_report"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlkd_tracker.eval.bench_report import distribution, fmt, format_machine
 from mlkd_tracker.eval.ope_runner import SequenceLike, init_frame_index, run_dataset
-from mlkd_tracker.eval.results_io import read_times
+from mlkd_tracker.data.results_io import read_times
 from mlkd_tracker.eval.tracker_registry import TrackerSpec, parse_spec
 
 __all__ = ["find_students", "tracker_specs", "clip_sequences", "bench_trackers",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from mlkd_tracker.nets.config import TrackerNetConfig
-from mlkd_tracker.nets.siamese import SiameseTracker, build_tracker
+from mlkd_tracker.train.nets.config import TrackerNetConfig
+from mlkd_tracker.train.nets.siamese import SiameseTracker, build_tracker
 
 
 def load_tracker(path: str | Path) -> tuple[SiameseTracker, dict]:

@@ -56,7 +56,7 @@ class DetectorTrainConfig:
 @dataclass
 class RDRKDTrainConfig(DetectorTrainConfig):
     """A student distilled from ``teacher`` (a ``train detector`` checkpoint) with RDR-KD;
-    ``rdrkd`` holds :class:`~mlkd_tracker.distill.rdrkd.RDRKDConfig` fields (a weight of 0
+    ``rdrkd`` holds :class:`~mlkd_tracker.train.distill.rdrkd.RDRKDConfig` fields (a weight of 0
     switches a term off, which is how the ablation runs are made)."""
     teacher: str = "runs/detect/teacher/weights/best.pt"
     rdrkd: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +125,7 @@ def train_rdrkd(cfg: RDRKDTrainConfig) -> Path:
 
     An unfinished run is not resumed: Ultralytics rebuilds a plain ``DistillationModel`` from a
     distillation checkpoint, which would silently drop the RDR-KD terms."""
-    from mlkd_tracker.distill.rdrkd import RDRKDConfig
+    from mlkd_tracker.train.distill.rdrkd import RDRKDConfig
     from mlkd_tracker.train.ultralytics_env import check_model_source, import_ultralytics
     check_model_source(cfg.model)
     rdrkd = RDRKDConfig(**cfg.rdrkd)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from mlkd_tracker import __version__
-from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig, for_export
+from mlkd_tracker.train.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig, for_export
 from mlkd_tracker.runtime.enhancer import FORMAT_VERSION, KIND_ENHANCER
 from mlkd_tracker.train.export import OPSET, _add_metadata, _export_id
 

@@ -16,7 +16,7 @@ import onnx
 import torch
 
 from mlkd_tracker import __version__
-from mlkd_tracker.nets.siamese import SearchBranch, TemplateBranch
+from mlkd_tracker.train.nets.siamese import SearchBranch, TemplateBranch
 from mlkd_tracker.runtime.onnx_siamese import FORMAT_VERSION, KIND_SEARCH, KIND_TEMPLATE
 from mlkd_tracker.runtime.siamese_postprocess import PostprocessConfig
 from mlkd_tracker.train.checkpoints import load_tracker

@@ -20,11 +20,11 @@ import torch
 import yaml
 from torch import nn
 
-from mlkd_tracker.data.pairs import PairDataset, make_loader
+from mlkd_tracker.train.datasets.pairs import PairDataset, make_loader
 from mlkd_tracker.data.sequences import read_dataset
-from mlkd_tracker.data.targets import make_targets
-from mlkd_tracker.distill.room import MutualLearningRoom
-from mlkd_tracker.nets.siamese import build_tracker
+from mlkd_tracker.train.datasets.targets import make_targets
+from mlkd_tracker.train.distill.room import MutualLearningRoom
+from mlkd_tracker.train.nets.siamese import build_tracker
 from mlkd_tracker.train import mlkd_logging as logs
 from mlkd_tracker.train import mlkd_parallel as par
 from mlkd_tracker.train.checkpoints import load_tracker

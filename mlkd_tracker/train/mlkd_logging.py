@@ -42,7 +42,7 @@ class RunLogger:
         plot_student_curves(self.run_dir, self.students)
         if history:
             write_elections(self.run_dir / "elections.csv", history, self.students)
-            from mlkd_tracker.distill.room_plots import plot_elections
+            from mlkd_tracker.train.distill.room_plots import plot_elections
             plot_elections(history, self.run_dir / "elections.png", self.students)
 
     def close(self) -> None:

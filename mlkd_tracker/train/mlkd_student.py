@@ -11,10 +11,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from mlkd_tracker.distill.correlation_kd import build_correlation_kd
-from mlkd_tracker.distill.gating import gate, gate_per_sample, per_sample_tracking_losses
-from mlkd_tracker.distill.response_kd import ResponseKD
-from mlkd_tracker.nets.siamese import SiameseTracker
+from mlkd_tracker.train.distill.correlation_kd import build_correlation_kd
+from mlkd_tracker.train.distill.gating import gate, gate_per_sample, per_sample_tracking_losses
+from mlkd_tracker.train.distill.response_kd import ResponseKD
+from mlkd_tracker.train.nets.siamese import SiameseTracker
 from mlkd_tracker.train.losses import tracking_losses
 from mlkd_tracker.train.mlkd_config import StudentSpec
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from mlkd_tracker.eval.speed import search_branch_ms
-from mlkd_tracker.nets.presets import PRESETS
-from mlkd_tracker.nets.siamese import build_tracker
-from mlkd_tracker.nets.summary import model_summary
+from mlkd_tracker.train.nets.presets import PRESETS
+from mlkd_tracker.train.nets.siamese import build_tracker
+from mlkd_tracker.train.nets.summary import model_summary
 
 
 def _export_preset(name: str, folder: Path) -> Path:

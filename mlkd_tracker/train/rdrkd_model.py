@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from mlkd_tracker.distill.rdrkd import RDRKDConfig, RDRKDLoss, gt_from_ultralytics_batch
+from mlkd_tracker.train.distill.rdrkd import RDRKDConfig, RDRKDLoss, gt_from_ultralytics_batch
 from mlkd_tracker.train.ultralytics_env import ensure_offline
 
 ensure_offline()  # before the first Ultralytics import; a no-op when already applied

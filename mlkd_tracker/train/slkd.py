@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlkd_tracker.data.enhance_patches import PatchConfig, PatchDataset, whole_frames
-from mlkd_tracker.data.pairs import make_loader
+from mlkd_tracker.train.datasets.enhance_patches import PatchConfig, PatchDataset, whole_frames
+from mlkd_tracker.train.datasets.pairs import make_loader
 from mlkd_tracker.data.sequences import read_dataset
-from mlkd_tracker.distill.slkd_losses import StageStatsKD, stage_pairs
-from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, build_enhancer, enhancer_config
+from mlkd_tracker.train.distill.slkd_losses import StageStatsKD, stage_pairs
+from mlkd_tracker.train.nets.enhancer_unet import UNetEnhancer, build_enhancer, enhancer_config
 from mlkd_tracker.train.callbacks import CsvLogger, LossCurvePlot, TensorBoardLogger
 from mlkd_tracker.train.enhancer_export import load_enhancer
 from mlkd_tracker.train.loop import Trainer, seed_everything
@@ -71,7 +71,7 @@ class SLKDStudent(nn.Module):
                  teacher_b: UNetEnhancer | None,
                  tracker: nn.Module | None) -> None:
         super().__init__()
-        from mlkd_tracker.distill.iqa_features import BrisqueExtractor, PiqeExtractor
+        from mlkd_tracker.train.distill.iqa_features import BrisqueExtractor, PiqeExtractor
         self.terms = cfg.terms
         self.net = build_enhancer(cfg.student)
         s_cfg = self.net.cfg

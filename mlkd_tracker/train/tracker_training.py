@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mlkd_tracker.data.pairs import PairConfig, PairDataset, make_loader
+from mlkd_tracker.train.datasets.pairs import PairConfig, PairDataset, make_loader
 from mlkd_tracker.data.sequences import read_dataset
-from mlkd_tracker.data.targets import make_targets
-from mlkd_tracker.nets.config import TrackerNetConfig
-from mlkd_tracker.nets.siamese import SiameseTracker, build_tracker
-from mlkd_tracker.nets.presets import PRESETS
+from mlkd_tracker.train.datasets.targets import make_targets
+from mlkd_tracker.train.nets.config import TrackerNetConfig
+from mlkd_tracker.train.nets.siamese import SiameseTracker, build_tracker
+from mlkd_tracker.train.nets.presets import PRESETS
 from mlkd_tracker.train.callbacks import Callback, CsvLogger, LossCurvePlot, TensorBoardLogger
 from mlkd_tracker.train.config import TrainConfig
 from mlkd_tracker.train.loop import Trainer, seed_everything

@@ -11,7 +11,7 @@ from rosbags.rosbag2 import Reader
 from mlkd_tracker.data.bag_types import UnknownTypeError, ensure_type, standard_typestore
 from mlkd_tracker.data.bag_writer import BagWriter
 
-# vision_msgs 4.x, as pinned by test/ros/test_vision_msgs_wire.py.
+# vision_msgs 4.x, as pinned by test/nodes/test_vision_msgs_wire.py.
 UPSTREAM_DETECTION2DARRAY_HASH = \
     "RIHS01_214274120007f4a683866481336b70310268cfa107aebe9d594a6acf75bda968"
 

@@ -12,7 +12,7 @@ import pytest
 
 from mlkd_tracker.data.sequences import Sequence as Seq
 from mlkd_tracker.eval import eval_cli
-from mlkd_tracker.eval.results_io import read_boxes
+from mlkd_tracker.data.results_io import read_boxes
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV
 
 W, H, SIZE, FRAMES = 160, 120, 24, 10

@@ -282,7 +282,7 @@ def test_dataset_errors_name_the_sequence():
 
 def test_metrics_and_io_import_neither_torch_rclpy_nor_matplotlib():
     code = (
-        "import sys, mlkd_tracker.eval.ope, mlkd_tracker.eval.results_io, mlkd_tracker.eval.plots;"
+        "import sys, mlkd_tracker.eval.ope, mlkd_tracker.data.results_io, mlkd_tracker.eval.plots;"
         "bad = [m for m in ('torch', 'rclpy', 'matplotlib') if m in sys.modules];"
         "assert not bad, bad"
     )

@@ -15,7 +15,7 @@ def export_tiny_enhancer(out_path: str | Path, seed: int = 0) -> Path:
     """Write a valid enhancer export (size_multiple 4) to ``out_path``; returns the path."""
     import torch
 
-    from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig
+    from mlkd_tracker.train.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig
     from mlkd_tracker.train.enhancer_export import export_enhancer_model
 
     threads = torch.get_num_threads()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mlkd_tracker.cli import main
-from mlkd_tracker.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig
+from mlkd_tracker.train.nets.enhancer_unet import UNetEnhancer, UNetEnhancerConfig
 from mlkd_tracker.runtime.enhancer import KIND_ENHANCER, OnnxEnhancer
 from mlkd_tracker.train.enhancer_export import (EnhancerGraph, export_enhancer, load_enhancer)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from mlkd_tracker.data.targets import make_targets
+from mlkd_tracker.train.datasets.targets import make_targets
 from mlkd_tracker.runtime.siamese_geometry import SiameseGeometry
 from mlkd_tracker.train.losses import focal_loss, ltrb_giou_loss, tracking_losses
 

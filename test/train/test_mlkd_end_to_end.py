@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from mlkd_tracker.data.synth import SynthConfig, generate
-from mlkd_tracker.nets.config import EnhancerConfig
-from mlkd_tracker.nets.presets import PRESETS
-from mlkd_tracker.nets.siamese import build_tracker
+from mlkd_tracker.train.nets.config import EnhancerConfig
+from mlkd_tracker.train.nets.presets import PRESETS
+from mlkd_tracker.train.nets.siamese import build_tracker
 from mlkd_tracker.train.checkpoints import load_tracker
 from mlkd_tracker.train.mlkd import MLKDTrainer, train_mlkd
 from mlkd_tracker.train.mlkd_config import load_mlkd_config

@@ -21,9 +21,9 @@ from torch_threads import _one_torch_thread  # noqa: F401  (autouse: one torch t
 from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.eval import tune_postprocess
 from mlkd_tracker.eval.ope import score_dataset
-from mlkd_tracker.eval.results_io import read_boxes
-from mlkd_tracker.nets.presets import PRESETS
-from mlkd_tracker.nets.siamese import build_tracker
+from mlkd_tracker.data.results_io import read_boxes
+from mlkd_tracker.train.nets.presets import PRESETS
+from mlkd_tracker.train.nets.siamese import build_tracker
 from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
 from mlkd_tracker.train import mlkd_select
 from mlkd_tracker.train.mlkd_select import Candidate, rank, select

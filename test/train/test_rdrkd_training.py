@@ -45,7 +45,7 @@ from mlkd_tracker.runtime.detector import OnnxDetector
 import numpy as np
 detector = OnnxDetector({str(tmp_path / "student.onnx")!r}, threads=1, input_size=96)
 dets = detector.detect(np.zeros((48, 64, 3), np.uint8), conf=0.0)
-from mlkd_tracker.eval.detector_report import build_detector_report
+from mlkd_tracker.train.reports.detector_report import build_detector_report
 md = build_detector_report(None, teacher.parent.parent, [cfg.run_dir], cfg.data,
                            "test", {str(tmp_path / "report")!r}, threads=1, progress=False)
 import yaml

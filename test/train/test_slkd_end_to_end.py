@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from fake_siamese_onnx import fake_export
-from mlkd_tracker.data.enhance_patches import whole_frames
+from mlkd_tracker.train.datasets.enhance_patches import whole_frames
 from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.data.synth import SynthConfig, generate
-from mlkd_tracker.eval.slkd_report import build_slkd_report
-from mlkd_tracker.nets.presets import PRESETS
-from mlkd_tracker.nets.siamese import build_tracker
+from mlkd_tracker.train.reports.slkd_report import build_slkd_report
+from mlkd_tracker.train.nets.presets import PRESETS
+from mlkd_tracker.train.nets.siamese import build_tracker
 from mlkd_tracker.runtime.enhancer import OnnxEnhancer
 from mlkd_tracker.train.enhancer_export import export_enhancer, load_enhancer
 from mlkd_tracker.train.slkd import SLKDStudent, _padded_forward, _teacher, psnr, train_slkd

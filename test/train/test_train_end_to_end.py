@@ -121,8 +121,8 @@ def test_tune_ranks_post_processing_on_the_validation_split(student, data, tmp_p
 
 
 def test_bench_models_reports_macs_and_speed():
-    from mlkd_tracker.nets.presets import PRESETS
-    from mlkd_tracker.nets.summary import model_summary
+    from mlkd_tracker.train.nets.presets import PRESETS
+    from mlkd_tracker.train.nets.summary import model_summary
     from mlkd_tracker.train.model_bench import bench, format_table
     (row,) = bench(["student_tiny"], {}, runs=5)
     assert row["search_GMAC"] == pytest.approx(model_summary(PRESETS["student_tiny"])["search_macs"] / 1e9)

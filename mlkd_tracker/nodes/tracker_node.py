@@ -1,0 +1,324 @@
+"""tracker_node: follows one target on the newest camera frame and publishes ``tracks``.
+
+Callbacks only store frames; one worker thread tracks the newest frame and publishes with that
+frame's header. Initialisation requests (``~/init``) carry the stamp of the frame the box was drawn
+on; the worker finds that frame in a short history, starts there and catches up.
+
+Detection-driven tracking (both off by default): with ``auto_acquire`` an IDLE tracker starts on
+the best detection on ``detections``; with ``redetect_when_lost`` a LOST track starts a new
+episode on the detection nearest its last box (runtime/target_acquisition.py chooses;
+nodes/tracker_acquisition.py holds the node's side of it). A detections message goes through the
+same path as ``~/init``: its stamp is matched against the frame history, the track starts on that
+frame and catches up. A manual ``~/init`` always wins, and ``~/stop`` pauses auto-acquisition
+until ``~/reset`` or the next ``~/init``. The camera side (subscription, frame history, worker
+thread, bad frames, stall diagnostics) is nodes/image_input.py's, shared with the other nodes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2D, Detection2DArray
+
+from mlkd_tracker.resources import resolve_model
+from mlkd_tracker.nodes.detection_conversion import bbox_to_box, make_track_array
+from mlkd_tracker.nodes.diagnostics import OK, WARN, DiagnosticsPublisher, Health
+from mlkd_tracker.nodes.image_conversion import array_to_image
+from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_input_param,
+                                          depth_scaling_param, image_qos_param,
+                                          stall_timeout_param)
+from mlkd_tracker.nodes.node_main import run_node
+from mlkd_tracker.nodes.params import ParameterError, declare_config, param
+from mlkd_tracker.nodes.qos import OUTPUT_QOS
+from mlkd_tracker.nodes.tracker_acquisition import Acquisition, Choice, InitRequest
+from mlkd_tracker.runtime.boxes import InvalidBoxError
+from mlkd_tracker.runtime.frame_history import Entry
+from mlkd_tracker.runtime.opencv_trackers import available_opencv_trackers
+from mlkd_tracker.runtime.target_acquisition import POLICIES
+from mlkd_tracker.runtime.track_supervisor import TrackOutput, TrackState, TrackSupervisor
+from mlkd_tracker.runtime.tracker_factory import BACKENDS, create_tracker
+
+
+@dataclass
+class TrackerNodeConfig:
+    backend: str = param("opencv", "Tracker implementation.", choices=BACKENDS, read_only=True)
+    opencv_algorithm: str = param("csrt", "OpenCV tracker when backend is opencv.",
+                                  choices=("csrt", "kcf", "mil", "mosse"), read_only=True)
+    model_path: str = param("", "Model file for neural backends (empty for opencv).",
+                            read_only=True)
+    enhancer_path: str = param("", "Low-light enhancer (.onnx) run on the onnx tracker's crops "
+                               "first (empty: none).", read_only=True)
+    image_qos: str = image_qos_param()
+    compressed_input: bool = compressed_input_param()
+    depth_scaling: str = depth_scaling_param()
+    score_threshold: float = param(0.3, "Frames scoring below this count towards LOST.",
+                                   range=(0.0, 1.0))
+    lost_after_frames: int = param(15, "Consecutive low-score frames before the track is LOST.",
+                                   range=(1, 100000))
+    frame_buffer_size: int = param(30, "Recent frames kept to match ~/init and detections "
+                                   "stamps.", range=(1, 600), read_only=True)
+    init_stamp_tolerance_ms: float = param(2.0, "Max stamp difference when matching an init "
+                                           "request or detections to a buffered frame.",
+                                           range=(0.0, 1000.0))
+    init_wait_ms: float = param(500.0, "How long an init or detections message stamped in the "
+                                "future waits for its frame.", range=(0.0, 10000.0))
+    stall_timeout_s: float = stall_timeout_param()
+    class_id: str = param("target", "class_id written into published detections.")
+    auto_acquire: bool = param(False, "When IDLE, start a track on the best detection on "
+                               "'detections' (acquire_classes, acquire_min_score, "
+                               "acquire_policy).")
+    acquire_classes: str = param("", "Comma-separated class_ids that auto-acquire and "
+                                 "re-detection accept (empty: any class).")
+    acquire_policy: str = param("highest_score", "Which detection auto-acquire takes.",
+                                choices=POLICIES)
+    acquire_min_score: float = param(0.5, "Detections scoring below this are never acquired.",
+                                     range=(0.0, 1.0))
+    redetect_when_lost: bool = param(False, "When LOST, start a new episode on the detection "
+                                     "nearest the last tracked box.")
+    redetect_max_distance_px: float = param(200.0, "Re-detection ignores detections whose "
+                                            "centre is farther than this from the last tracked "
+                                            "box's centre, px (0: no limit).",
+                                            range=(0.0, 100000.0))
+
+    def validate(self) -> None:
+        if self.backend == "opencv" and self.opencv_algorithm not in available_opencv_trackers():
+            raise ParameterError(f"parameter 'opencv_algorithm' = '{self.opencv_algorithm}' is not "
+                                 f"in this OpenCV build; available: {available_opencv_trackers()}")
+
+
+class TrackerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("tracker_node", **kwargs)
+        self.cfg = declare_config(self, TrackerNodeConfig, on_change=self._on_config)
+        try:
+            enhancer = self.cfg.enhancer_path and resolve_model(self.cfg.enhancer_path)
+            tracker = create_tracker(self.cfg.backend, self.cfg.opencv_algorithm,
+                                     resolve_model(self.cfg.model_path), enhancer)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from exc
+        self.supervisor = TrackSupervisor(tracker, self.cfg.score_threshold,
+                                          self.cfg.lost_after_frames)
+        self._lock = threading.Lock()  # guards supervisor, acquisition and pending inits
+        self._pending: deque[InitRequest] = deque(maxlen=4)
+        self._pending_detections: InitRequest | None = None  # the newest only (real-time rule)
+        self.errors = RecentError(self.get_logger())
+        self.acquisition = Acquisition(self.cfg, self.get_logger(), self.errors)
+
+        self.images = ImageInput(self, self.errors, self.cfg.image_qos, self.cfg.compressed_input,
+                                 history_size=self.cfg.frame_buffer_size)
+        self.history = self.images.frames  # matched against ~/init and detections stamps
+        self.create_subscription(Detection2D, "~/init", self._on_init, 10)
+        # Always subscribed (cheap: ignored unless auto_acquire or redetect_when_lost is on), so
+        # both can be switched on at run time.
+        self.create_subscription(Detection2DArray, "detections", self._on_detections, 10)
+        self.tracks_pub = self.create_publisher(Detection2DArray, "tracks", OUTPUT_QOS)
+        self.debug_pub = self.create_publisher(Image, "~/debug_image", 1)
+        self.create_service(Trigger, "~/stop", self._on_stop)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.diagnostics = DiagnosticsPublisher(self, "tracking", self._health)
+
+        self.images.start(self._work_once, "tracker_worker")
+        self.get_logger().info(f"tracking with {tracker.name}; waiting for frames and ~/init")
+
+    # ---- callbacks: store only -------------------------------------------------------------
+    def _on_init(self, msg: Detection2D) -> None:
+        stamp = self.images.stamp_or_none(msg.header, "~/init refused")
+        if stamp is None:
+            return
+        box = bbox_to_box(msg.bbox)
+        with self._lock:
+            self._pending.append(InitRequest(stamp, box, time.monotonic()))
+
+    def _on_detections(self, msg: Detection2DArray) -> None:
+        req = self.acquisition.request(msg, self.supervisor.state)
+        if req is not None:
+            with self._lock:
+                self._pending_detections = req
+
+    def _on_stop(self, _req, res: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.supervisor.stop()
+            self._pending.clear()
+            self._pending_detections = None
+            self.acquisition.stop()
+        res.success, res.message = True, f"stopped; episode {self.supervisor.episode} ended"
+        if self.cfg.auto_acquire:
+            res.message += "; auto-acquire paused until ~/reset or ~/init"
+        self.get_logger().info(res.message)
+        return res
+
+    def _on_reset(self, _req, res: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.supervisor.stop()
+            self._pending.clear()
+            self._pending_detections = None
+            self.acquisition.reset()
+            self.images.reset()  # frame buffer, frame counters, last error
+        res.success, res.message = True, "reset: track stopped, frame buffer and counters cleared"
+        self.get_logger().info(res.message)
+        return res
+
+    def _on_config(self, cfg: TrackerNodeConfig) -> None:
+        with self._lock:
+            self.acquisition.on_config(cfg)
+            self.cfg = cfg
+            self.supervisor.score_threshold = cfg.score_threshold
+            self.supervisor.lost_after = cfg.lost_after_frames
+
+    # ---- worker -------------------------------------------------------------------------------
+    def _work_once(self) -> None:
+        self._serve_init_requests()
+        entry = self.images.next_frame()
+        if entry is not None:
+            self._process(entry, publish=True)
+
+    def _process(self, entry: Entry, publish: bool) -> None:
+        frame = self.images.to_bgr(entry.item, self.cfg.depth_scaling)
+        if frame is None:
+            return
+        t0 = time.perf_counter()
+        with self._lock:
+            try:
+                out = self.supervisor.step(frame)
+            except Exception as exc:  # a tracker bug must not kill the node: stop this episode
+                self.supervisor.stop()
+                self.errors.report(f"tracker failed, track stopped: {exc!r}")
+                out = TrackOutput(TrackState.IDLE, None, 0.0, self.supervisor.episode)
+            if out.box is not None:
+                self.acquisition.last_box = out.box
+        self.images.inference_ms.add((time.perf_counter() - t0) * 1e3)
+        if publish:
+            self._publish(entry.item.header, out, frame)
+
+    def _publish(self, header, out: TrackOutput, frame: np.ndarray) -> None:
+        self.tracks_pub.publish(make_track_array(header, out.box, out.score, out.episode,
+                                                 self.cfg.class_id))
+        self.images.published(header)
+        if self.debug_pub.get_subscription_count() > 0:  # lazy: draw only when someone looks
+            self.debug_pub.publish(array_to_image(_draw(frame, out), "bgr8", header))
+
+    def _serve_init_requests(self) -> None:
+        with self._lock:
+            requests = list(self._pending)
+            self._pending.clear()
+            detections, self._pending_detections = self._pending_detections, None
+        for req in requests:
+            if self._try_init(req):
+                continue
+            if (time.monotonic() - req.received) * 1e3 < self.cfg.init_wait_ms:
+                with self._lock:
+                    self._pending.append(req)
+            else:
+                self._refuse_init(req)
+        if detections is None:
+            return
+        with self._lock:
+            if self._pending:  # a manual ~/init waiting for its frame always wins
+                return
+        if self._try_init(detections):
+            return
+        if (time.monotonic() - detections.received) * 1e3 < self.cfg.init_wait_ms:
+            with self._lock:
+                if self._pending_detections is None:  # unless a newer message replaced it
+                    self._pending_detections = detections
+        else:
+            self._refuse_init(detections)
+
+    def _try_init(self, req: InitRequest) -> bool:
+        """True when the request is settled (started or refused), False to retry later."""
+        if req.stamp_ns == 0:  # unstamped: drawn on "now"
+            entries = self.history.after(0)
+            entry = entries[-1] if entries else None
+        else:
+            entry = self.history.find(req.stamp_ns, int(self.cfg.init_stamp_tolerance_ms * 1e6))
+        if entry is None:
+            span = self.history.span_ns()
+            if span is not None and req.stamp_ns and req.stamp_ns < span[0]:
+                self._refuse_init(req)  # older than anything held: it will never match
+                return True
+            return False  # its frame may still arrive
+        frame = self.images.to_bgr(entry.item, self.cfg.depth_scaling)
+        if frame is None:
+            self._refuse(req, f"its frame (stamp {entry.stamp_ns} ns) could not be read")
+            return True
+        choice: Choice | None = None
+        try:
+            with self._lock:
+                if req.detections is None:
+                    box = req.box
+                else:
+                    choice = self.acquisition.choose(req, self.supervisor.state, frame.shape[1],
+                                                     frame.shape[0])
+                    if choice is None:  # nothing to start on, or no longer wanted
+                        return True
+                    box = choice.box
+                episode = self.supervisor.start(frame, box)
+                how = self.acquisition.started(episode, box, choice)
+        except InvalidBoxError as exc:
+            self._refuse(req, str(exc))
+            return True
+        catch_up = self.history.after(entry.seq)
+        for i, later in enumerate(catch_up):
+            self._process(later, publish=i == len(catch_up) - 1)
+        self.images.taken_up_to(catch_up[-1].seq if catch_up else entry.seq)
+        self.get_logger().info(f"episode {episode} {how} on frame stamped {entry.stamp_ns} ns, "
+                               f"caught up {len(catch_up)} frames")
+        return True
+
+    def _refuse(self, req: InitRequest, reason: str) -> None:
+        if req.detections is None:
+            self.errors.report(f"~/init refused: {reason}")
+        else:
+            self.acquisition.problem(f"detections ignored: {reason}")
+
+    def _refuse_init(self, req: InitRequest) -> None:
+        span = self.history.span_ns()
+        held = "no frames yet" if span is None else f"frames stamped {span[0]}..{span[1]} ns"
+        if req.detections is not None:
+            self.acquisition.problem(f"detections ignored: no buffered frame stamped "
+                                     f"{req.stamp_ns} ns ({held}); a detector must publish with "
+                                     "the header of the frame it ran on")
+            return
+        self.errors.report(f"~/init refused: no buffered frame stamped {req.stamp_ns} ns ({held}); "
+                           "stamp the init with the header of the frame the box was drawn on")
+
+    # ---- diagnostics --------------------------------------------------------------------------
+    def _health(self) -> Health:
+        now = time.monotonic()
+        (inf50,) = self.images.inference_ms.percentiles(50)
+        values = {"state": self.supervisor.state.value, "episode": self.supervisor.episode,
+                  "backend": self.supervisor.tracker.name, **self.images.flow_values(now),
+                  **self.images.latency_values(), "inference_p50_ms": inf50,
+                  **self.acquisition.values(), "last_error": self.errors.message}
+        warning = self.images.warning(now, self.cfg.stall_timeout_s)
+        if warning:
+            return Health(WARN, warning, values)
+        return Health(OK, f"{self.supervisor.state.value}", values)
+
+    def close(self) -> None:
+        self.images.close()
+
+
+def _draw(frame: np.ndarray, out: TrackOutput) -> np.ndarray:
+    img = frame.copy()
+    if out.box is not None:
+        x, y, w, h = (int(round(v)) for v in out.box)
+        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+    cv2.putText(img, f"{out.state.value} #{out.episode} {out.score:.2f}", (8, 20),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TrackerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

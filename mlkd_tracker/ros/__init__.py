@@ -1,1 +1,0 @@
-"""ros layer (see DESIGN.md §2)."""
