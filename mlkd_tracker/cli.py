@@ -124,18 +124,33 @@ def _delegate(module: str):
     return run
 
 
-def _add_delegated(sub, name: str, module: str, help_text: str) -> None:
-    import importlib
-    parser = sub.add_parser(name, help=help_text)
-    try:
-        importlib.import_module(module).add_arguments(parser)
-    except ImportError as exc:  # e.g. torch missing on a drone: say so when the command is used
-        parser.set_defaults(func=lambda _a, e=exc: sys.exit(f"{name} is unavailable here: {e}"))
-        return
-    parser.set_defaults(func=_delegate(module))
+class _Lazy:
+    """Registers delegated subcommands with their help line only; a subcommand's module (and
+    whatever it imports: torch for the training commands) is imported only when the command
+    line selects it. This keeps `--help`, `launch` and `demo` free of torch (~2 s of start-up)
+    and lets a drone without torch run every runtime command."""
+
+    def __init__(self, argv: list[str] | None):
+        self.words = [w for w in (argv or []) if not w.startswith("-")]
+
+    def add(self, sub, path: tuple[str, ...], module: str, help_text: str) -> None:
+        import importlib
+        parser = sub.add_parser(path[-1], help=help_text)
+        if tuple(self.words[:len(path)]) != path:
+            parser.set_defaults(func=_delegate(module))  # not selected: arguments never read
+            return
+        try:
+            importlib.import_module(module).add_arguments(parser)
+        except ImportError as exc:  # e.g. torch missing on a drone: say so when the command is used
+            parser.set_defaults(func=lambda _a, e=exc: sys.exit(f"{path[-1]} is unavailable here: {e}"))
+            return
+        parser.set_defaults(func=_delegate(module))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command tree; only the delegated subcommand that ``argv`` selects imports its
+    module to add its arguments."""
+    lazy = _Lazy(argv)
     parser = argparse.ArgumentParser(prog="mlkd-tracker", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="closed-loop simulator demo with scores, plot and video")
@@ -171,47 +186,47 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("models", nargs="*")
     summary.set_defaults(func=_summary)
 
-    _add_delegated(sub, "synth", "mlkd_tracker.data.synth_cli", "render the synthetic night set")
-    _add_delegated(sub, "synth-detect", "mlkd_tracker.data.synth_detect_cli",
+    lazy.add(sub, ("synth",), "mlkd_tracker.data.synth_cli", "render the synthetic night set")
+    lazy.add(sub, ("synth-detect",), "mlkd_tracker.data.synth_detect_cli",
                    "render the synthetic night detection set (YOLO layout)")
-    _add_delegated(sub, "convert-visdrone", "mlkd_tracker.data.visdrone",
+    lazy.add(sub, ("convert-visdrone",), "mlkd_tracker.data.visdrone",
                    "convert VisDrone2019-DET to YOLO layout")
-    _add_delegated(sub, "eval", "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")
+    lazy.add(sub, ("eval",), "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")
     bench = sub.add_parser("bench", help="benchmarks: models, nodes (live pipeline), trackers "
                            "(offline FPS), enhancers, detectors")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    _add_delegated(bench_sub, "models", "mlkd_tracker.train.model_bench",
+    lazy.add(bench_sub, ("bench", "models"), "mlkd_tracker.train.model_bench",
                    "params, MACs and search-branch speed of the network presets")
-    _add_delegated(bench_sub, "nodes", "mlkd_tracker.tools.node_bench_cli",
+    lazy.add(bench_sub, ("bench", "nodes"), "mlkd_tracker.tools.node_bench_cli",
                    "the node pipeline at a fixed rate: rate, drops, frame age, CPU, RSS (--soak)")
-    _add_delegated(bench_sub, "trackers", "mlkd_tracker.eval.tracker_bench_cli",
+    lazy.add(bench_sub, ("bench", "trackers"), "mlkd_tracker.eval.tracker_bench_cli",
                    "offline FPS of every tracker (students, teacher, OpenCV) on the same frames")
-    _add_delegated(bench_sub, "enhancers", "mlkd_tracker.eval.enhancer_bench",
+    lazy.add(bench_sub, ("bench", "enhancers"), "mlkd_tracker.eval.enhancer_bench",
                    "ms per 640x480 frame of enhancer exports (ONNX Runtime)")
-    _add_delegated(bench_sub, "detectors", "mlkd_tracker.eval.detector_bench",
+    lazy.add(bench_sub, ("bench", "detectors"), "mlkd_tracker.eval.detector_bench",
                    "ms per 640x480 frame of detector exports at several input sizes")
-    _add_delegated(sub, "tune", "mlkd_tracker.eval.tune_postprocess",
+    lazy.add(sub, ("tune",), "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
-    _add_delegated(sub, "record", "mlkd_tracker.tools.record_cli",
+    lazy.add(sub, ("record",), "mlkd_tracker.tools.record_cli",
                    "record ROS topics into a rosbag2 (MCAP or sqlite3)")
-    _add_delegated(sub, "replay", "mlkd_tracker.tools.replay_cli",
+    lazy.add(sub, ("replay",), "mlkd_tracker.tools.replay_cli",
                    "replay a rosbag2 flight into the pipeline and evaluate it")
-    _add_delegated(sub, "select", "mlkd_tracker.train.mlkd_select",
+    lazy.add(sub, ("select",), "mlkd_tracker.train.mlkd_select",
                    "pick MLKD-Track among an MLKD run's students on val, tune and export it")
     report = sub.add_parser("report", help="reports on the test split: mlkd (tracker ablation), "
                             "slkd (enhancers), detector (RDR-KD ablation)")
     report_sub = report.add_subparsers(dest="report", required=True)
-    _add_delegated(report_sub, "mlkd", "mlkd_tracker.train.reports.ablation_report",
+    lazy.add(report_sub, ("report", "mlkd"), "mlkd_tracker.train.reports.ablation_report",
                    "MLKD ablation: teacher, no KD, teacher KD, MLKD, MLKD-Track")
-    _add_delegated(report_sub, "slkd", "mlkd_tracker.train.reports.slkd_report",
+    lazy.add(report_sub, ("report", "slkd"), "mlkd_tracker.train.reports.slkd_report",
                    "SLKD: Teacher A vs student enhancers (PSNR, SSIM, cost, speed, tracking)")
-    _add_delegated(report_sub, "detector", "mlkd_tracker.train.reports.detector_report",
+    lazy.add(report_sub, ("report", "detector"), "mlkd_tracker.train.reports.detector_report",
                    "RDR-KD ablation: baseline, each term, pairs, all, teacher (COCO AP)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv if argv is not None else sys.argv[1:])
     # argparse cannot take positionals after options (`train student --config x epochs=2`):
     # key=value words left over are the run's overrides.
     args, extra = parser.parse_known_args(argv)

@@ -2,6 +2,7 @@
 stray words are refused, and a drone without torch still gets the runtime commands."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -33,12 +34,49 @@ def test_stray_words_are_refused(capsys):
     assert "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_runtime_commands_import_without_torch():
-    """A drone installs no torch: the CLI and the launch/demo paths must still load."""
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from mlkd_tracker import cli; p = cli.build_parser()\n"
-            "import mlkd_tracker.runtime.siamese_tracker, mlkd_tracker.eval.ope_runner\n"
-            "print('ok')")
+# Every command that does not train, as typed by a user. Training commands (train, export,
+# summary, select, report, bench models) may import torch.
+NON_TRAINING = (["--help"], ["demo", "--help"], ["launch", "--help"], ["synth", "--help"],
+                ["synth-detect", "--help"], ["convert-visdrone", "--help"], ["eval", "--help"],
+                ["tune", "--help"], ["record", "--help"], ["replay", "--help"],
+                ["bench", "--help"], ["bench", "nodes", "--help"], ["bench", "trackers", "--help"],
+                ["bench", "enhancers", "--help"], ["bench", "detectors", "--help"],
+                ["report", "--help"], ["train", "--help"])
+
+
+def test_parser_and_non_training_help_do_not_import_torch():
+    """torch costs ~2 s of start-up and is absent on a drone: building the parser and the --help
+    of every non-training command must not import it (checked in a fresh interpreter)."""
+    code = ("import contextlib, io, json, sys\n"
+            "from mlkd_tracker import cli\n"
+            "cli.build_parser()\n"
+            "leaks = ['build_parser'] if 'torch' in sys.modules else []\n"
+            f"for argv in {NON_TRAINING!r}:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n"
+            "            cli.main(argv)\n"
+            "        except SystemExit:\n"
+            "            pass\n"
+            "    if 'torch' in sys.modules:\n"
+            "        leaks.append(' '.join(argv)); break\n"
+            "print(json.dumps(leaks))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_subcommand_help_shows_its_own_arguments(capsys):
+    """Arguments are added lazily, but only for the command being run: its --help is complete."""
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--help"])
+    assert "--tracker" in capsys.readouterr().out
+
+
+def test_training_commands_are_refused_cleanly_without_torch():
+    """On a drone (no torch) a training command says it is unavailable instead of a traceback."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from mlkd_tracker import cli\n"
+            "cli.main(['bench', 'models'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "unavailable here" in result.stderr and "Traceback" not in result.stderr
