@@ -1,4 +1,5 @@
-"""DESIGN.md §2 dependency rules, checked by import-linter's contracts in .importlinter."""
+"""The package layering (cli > tools|train > nodes|eval > data > sim > runtime) and the torch/ROS
+bans, checked by import-linter's contracts in .importlinter."""
 from __future__ import annotations
 
 import subprocess

@@ -1,6 +1,6 @@
 """Torch-free readers for single-object tracking data sets.
 
-Two layouts (DESIGN.md §6):
+Two layouts:
 
 - GOT-10k: ``<root>/<seq>/*.jpg`` + ``groundtruth.txt`` (+ optional ``absence.label`` and
   ``cover.label``, one integer per frame; ``<root>/list.txt`` gives the sequence order). The

@@ -1,7 +1,7 @@
 """One-pass evaluation (OPE) metrics for single-object tracking.
 
-Follows the UAVDark135 / NAT2021 / DarkTrack2021 convention described in
-``reference/evaluation.md`` (the same rules the public pysot-style toolkits apply):
+Follows the UAVDark135 / NAT2021 / DarkTrack2021 convention (the same rules the public
+pysot-style toolkits apply):
 
 * boxes are ``x, y, w, h`` in pixels, top-left origin, right edge ``x + w`` (no ``+1``);
   the centre is therefore ``(x + w/2, y + h/2)``;

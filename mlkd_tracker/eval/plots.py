@@ -1,6 +1,6 @@
 """Success / precision plots (the figures the public OPE toolkits draw) and a per-run timeline.
 
-The only eval module allowed to use matplotlib (DESIGN.md §2). It is imported inside the
+The only eval module allowed to use matplotlib (see .importlinter). It is imported inside the
 functions with the Agg backend so that importing this module stays cheap and works headless
 on a drone or CI machine.
 """

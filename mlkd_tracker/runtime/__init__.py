@@ -1,1 +1,3 @@
-"""runtime layer (see DESIGN.md §2)."""
+"""The drone side's runtime: torch-free, ROS-free inference and tracking logic (ONNX Runtime,
+OpenCV, numpy). Every node is a thin rclpy shell over a class here, and evaluation runs the
+same classes offline."""

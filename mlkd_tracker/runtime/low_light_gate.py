@@ -17,7 +17,7 @@ Two cheap measurements per frame (~1 ms at 640x480 on one core):
 only once the brightness has risen to ``brightness_threshold + hysteresis``, so a scene hovering
 near the threshold does not flip the output between enhanced and raw frame by frame.
 
-Torch-free and ROS-free (DESIGN.md §2): enhancer_node is a thin adapter around it.
+Torch-free and ROS-free (the runtime layer): enhancer_node is a thin adapter around it.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Why a module of its own: Ultralytics decides at *import* time whether it is onli
 public DNS names unless ``YOLO_OFFLINE`` is set), where its settings live and whether it may
 ``pip install`` missing packages; on every train/val it looks for an ``Arial.ttf`` font and
 downloads one if missing; and a weight name such as ``yolov8n.pt`` makes it download the
-weights. None of that may happen here (DESIGN.md §5: nothing is downloaded at run time), and
+weights. None of that may happen here (nothing is downloaded at run time), and
 setting the variables after the import is too late. So every project module that uses
 Ultralytics imports it through :func:`import_ultralytics`, and every model source goes through
 :func:`check_model_source`.

@@ -1,4 +1,4 @@
-"""OPE metrics against hand-computed values and the protocol in reference/evaluation.md."""
+"""OPE metrics against hand-computed values and the UAVDark135/pysot OPE protocol."""
 
 import subprocess
 import sys
@@ -277,7 +277,7 @@ def test_dataset_errors_name_the_sequence():
         score_dataset({})
 
 
-# --- dependency rule (DESIGN.md §2) ---------------------------------------------------------------
+# --- dependency rule (.importlinter) ---------------------------------------------------------------
 
 
 def test_metrics_and_io_import_neither_torch_rclpy_nor_matplotlib():

@@ -4,7 +4,7 @@ Why crops come from ``runtime.crops``: the template is the ``context_size(w, h)`
 the target resampled to ``template_size`` and the search region is that side times
 ``search_size / template_size``, padded with the frame's mean colour beyond the frame, so large
 targets near the border give the same padded crops in training as at run time
-(reference/tracker_budget.md, lesson 1). The search crop is centred at the target plus a random
+(a train/run-time crop mismatch costs more accuracy than any loss term). The search crop is centred at the target plus a random
 shift and rescaled by a random factor, so the target is neither always central nor always the
 same size in the crop; ``box`` is where it really is in search-crop pixels.
 

@@ -1,8 +1,8 @@
 """RDR-KD (Huang et al., IEEE GRSL 2024): Regenerated, Decoupled and Responsive distillation
 for detectors in drone scenes, as pure-torch losses independent of Ultralytics internals.
 
-The three terms (paper eq. 1–10; our choices where the paper is ambiguous follow
-the design notes' ``reference/rdrkd.md`` and are repeated in each docstring):
+The three terms (paper eq. 1–10; our choices where the paper is ambiguous are
+stated in each docstring):
 
 - :class:`RegeneratedKD` (eq. 1–6) — the teacher's attention picks "key pixels" (and key
   channels); those, plus every cell of a *tiny* ground-truth box, are blanked in the adapted

@@ -1,5 +1,5 @@
 """Torch networks: low-light enhancer, Siamese tracker, teacher/student backbones, presets and
-cost summaries. Never imports rclpy (DESIGN.md §2)."""
+cost summaries. Never imports rclpy (the layers contract in .importlinter)."""
 from mlkd_tracker.train.nets.backbones import BACKBONES, build_backbone
 from mlkd_tracker.train.nets.config import EnhancerConfig, TrackerNetConfig
 from mlkd_tracker.train.nets.enhancer import LowLightEnhancer

@@ -2,7 +2,7 @@
 
 Teacher A (dark -> clean), Teacher B (clean -> clean) and the student are all this network at
 different settings, so the student's encoder and decoder stages line up with the teachers' by
-resolution and can be distilled stage by stage (reference/slkd.md).
+resolution and can be distilled stage by stage.
 
 Why this shape: a patchify stem (a ``stem`` x ``stem`` conv with that stride) moves all work to
 1/``stem`` resolution (a 640x480 frame costs 1/stem^2 of a full-resolution network with the same

@@ -66,7 +66,7 @@ def test_replace_revalidates():
 
 
 def test_nets_never_import_rclpy():
-    """DESIGN.md §2: training-side layers run where ROS is absent."""
+    """Training-side layers run where ROS is absent."""
     import subprocess
     import sys
 
