@@ -14,9 +14,13 @@ def _kv(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition(":=")
         if not sep:
-            raise SystemExit(f"launch argument '{item}' must look like name:=value")
+            raise _UserError(f"launch argument '{item}' must look like name:=value")
         out[key] = value
     return out
+
+
+class _UserError(Exception):
+    """A mistake on the command line: reported as one line, exit code 2."""
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -29,18 +33,38 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    """``ros2 launch`` for the venv: starts the plan's nodes, lists them with their PIDs, stops
+    them all on SIGINT or SIGTERM, and names the node that exits on its own (exit 2 when that
+    node refused its parameters, as the nodes do; 1 otherwise)."""
+    import signal
     import time
-    from mlkd_tracker.tools.launch_xml import load_launch
+    from mlkd_tracker.tools.launch_xml import LaunchError, load_launch
     from mlkd_tracker.tools.process_group import ProcessGroup
-    group = ProcessGroup(load_launch(args.file, _kv(args.launch_args)), echo=True).start()
     try:
-        while not group.exited():
+        plan = load_launch(args.file, _kv(args.launch_args))
+    except LaunchError as exc:
+        raise _UserError(str(exc)) from None
+
+    def on_term(_signum, _frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, on_term)
+    group = ProcessGroup(plan, echo=True)
+    try:
+        group.start()
+        for run in group.running:
+            print(f"[launch] started {run.label} (pid {run.proc.pid})", flush=True)
+        while not (ended := group.poll()):
             time.sleep(0.2)
-        return 1  # a node ended on its own
+        run = ended[0]
+        code = run.proc.returncode
+        print(f"[launch] {run.label} (pid {run.proc.pid}) exited with code {code}: "
+              f"{run.last_error_line()}", file=sys.stderr, flush=True)
+        return 2 if code == 2 else 1
     except KeyboardInterrupt:
         return 0
     finally:
         group.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -234,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    return args.func(args)
+    try:
+        return args.func(args)
+    except _UserError as exc:
+        print(f"mlkd-tracker {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
