@@ -1,9 +1,9 @@
-"""Numbers and files shared by ``mlkd-tracker bench nodes`` and ``bench trackers``: latency
-distributions, soak drift, the machine description, and the two outputs — one JSON file and
-``BENCHMARKS.md`` — each holding one section per benchmark.
+"""Numbers and files shared by the ``mlkd-tracker bench`` commands (nodes, trackers, enhancers,
+detectors): latency distributions, soak drift, the machine description, and the two outputs —
+one JSON file and ``BENCHMARKS.md`` — each holding one section per benchmark.
 
-Why sections: the two benchmarks run separately (minutes apart, or on different days), and a
-re-run of one must replace its own numbers without erasing the other's. The markdown sections sit
+Why sections: the benchmarks run separately (minutes apart, or on different days), and a re-run
+of one must replace its own numbers without erasing the others'. The markdown sections sit
 between HTML comment markers, so a person may edit the text around them.
 
 ROS-free and torch-free: importable where only numpy is.
@@ -25,13 +25,16 @@ import numpy as np
 __all__ = ["distribution", "split_windows", "growth_percent", "machine_info", "format_machine",
            "clean_json", "update_json", "write_section", "SECTION_ORDER", "MARKDOWN_HEADER", "fmt"]
 
-SECTION_ORDER = ("nodes", "nodes_soak", "trackers")
+SECTION_ORDER = ("nodes", "nodes_soak", "trackers", "enhancers", "detectors")
 MARKDOWN_HEADER = """# Benchmarks
 
-Written by `mlkd-tracker bench nodes` (section `nodes`; with `--soak`, section `nodes_soak`) and
-`mlkd-tracker bench trackers` (section `trackers`). Each command replaces its own section (between
-the `<!-- bench:... -->` markers) and leaves the rest of this file alone; the JSON behind each table
-is in `<out>/benchmarks.json` (default `runs/bench/`), under the same section name.
+Written by `mlkd-tracker bench nodes` (section `nodes`; with `--soak`, section `nodes_soak`),
+`bench trackers`, `bench enhancers` and `bench detectors` (sections of the same names). Each
+command replaces its own section (between the `<!-- bench:... -->` markers) and leaves the rest of
+this file alone; the JSON behind each table is in `<out>/benchmarks.json` (default `runs/bench/`),
+under the same section name. Each section names the command that wrote it; the node and tracker
+sections also name the machine, its load at the start and the date. The sections were measured
+at different times and loads: compare rows within one section.
 """
 
 

@@ -96,6 +96,20 @@ def test_sections_keep_the_order_nodes_soak_trackers_whatever_order_they_are_wri
     assert text.index("nodes table") < text.index("nodes_soak table") < text.index("trackers table")
 
 
+def test_enhancer_and_detector_sections_follow_the_tracker_section(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    for name in ("detectors", "enhancers", "trackers", "nodes"):
+        write_section(path, name, f"{name} table")
+    text = path.read_text()
+    assert (text.index("nodes table") < text.index("trackers table")
+            < text.index("enhancers table") < text.index("detectors table"))
+
+
+def test_the_header_names_every_bench_command_that_writes_a_section():
+    for command in ("bench nodes", "bench trackers", "bench enhancers", "bench detectors"):
+        assert command in MARKDOWN_HEADER
+
+
 def test_writing_the_same_section_twice_changes_nothing(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     write_section(path, "nodes", "table")

@@ -1,8 +1,10 @@
 """Specification of mlkd_tracker.eval.node_bench_report: the node benchmark's table, its verdicts
-on issue 6's targets and the soak plot, from a stored result (no ROS needed)."""
+on the real-time targets, the frames-with-a-box warning and the soak plot, from a stored result
+(no ROS needed)."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -105,3 +107,28 @@ def test_missing_process_numbers_show_as_a_dash(missing):
     row = next(line for line in format_nodes_markdown(gone).splitlines()
                if line.startswith("| follow_node |"))
     assert "–" in row
+
+
+def test_the_targets_are_stated_in_words_without_issue_numbers():
+    text = format_nodes_markdown(RESULT)
+    assert "| target | measured | met |" in text
+    assert "one frame period" in text and "300 MB" in text
+    assert not re.search(r"issue\s*#?\d", text, re.IGNORECASE)
+
+
+def test_a_run_that_lost_its_target_says_how_many_frames_had_a_box():
+    lost = copy.deepcopy(RESULT)
+    lost["nodes"]["tracker_node"].update(processed_frames=1830, input_frames=1830,
+                                          frames_with_box=128, state="LOST")
+    text = format_nodes_markdown(lost)
+    assert "box on 128 of 1830 processed frames (7 %)" in text
+    assert "not a measurement of the loop while it holds its target" in text
+
+
+def test_no_box_warning_when_every_processed_frame_had_a_box():
+    held = copy.deepcopy(RESULT)
+    held["nodes"]["tracker_node"]["frames_with_box"] = 1806
+    assert "had a box on" not in format_nodes_markdown(held)
+    unknown = copy.deepcopy(RESULT)
+    unknown["nodes"]["tracker_node"]["frames_with_box"] = None
+    assert "had a box on" not in format_nodes_markdown(unknown)
