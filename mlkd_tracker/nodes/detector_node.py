@@ -33,7 +33,7 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import ParameterError, declare_config, param
+from mlkd_tracker.nodes.params import ParameterError, declare_config, param, providers_param
 from mlkd_tracker.nodes.qos import OUTPUT_QOS
 from mlkd_tracker.runtime.detector import Detection, ModelError, OnnxDetector
 from mlkd_tracker.runtime.frame_history import Entry
@@ -71,6 +71,7 @@ class DetectorNodeConfig:
                             read_only=True)
     threads: int = param(0, "ONNX Runtime intra-op threads (0: ONNX Runtime's default).",
                          range=(0, 256), read_only=True)
+    providers: str = providers_param()
     input_size: int = param(0, "Network input side in pixels (0: the size the model was "
                             "exported at). Other sizes only for exports with dynamic axes, as a "
                             "multiple of the model's stride.", range=(0, 8192), read_only=True)
@@ -100,9 +101,10 @@ class DetectorNode(Node):
         model_path = resolve_model(self.cfg.model_path)
         try:
             self.detector = OnnxDetector(model_path, self.cfg.threads or None,
-                                         self.cfg.input_size or None)
+                                         self.cfg.input_size or None, self.cfg.providers)
         except ModelError as exc:
-            raise ParameterError(f"parameter 'model_path' = '{self.cfg.model_path}': {exc}") \
+            what = "providers" if "execution provider" in str(exc) else "model_path"
+            raise ParameterError(f"parameter '{what}' = '{getattr(self.cfg, what)}': {exc}") \
                 from exc
         except ValueError as exc:
             raise ParameterError(f"parameter 'input_size' = {self.cfg.input_size}: {exc}") from exc
@@ -207,7 +209,8 @@ class DetectorNode(Node):
         inf50, inf95 = self.images.inference_ms.percentiles(50, 95)
         (per_frame,) = self._per_frame.percentiles(50)
         state = "enabled" if self._enabled else "disabled"
-        values = {"state": state, "model": self.detector.name, **self.images.flow_values(now),
+        values = {"state": state, "model": self.detector.name,
+                  "providers": ",".join(self.detector.providers), **self.images.flow_values(now),
                   "skipped_while_disabled": self._skipped_disabled,
                   "debug_images": self._debug_images, **self.images.latency_values(),
                   "inference_p50_ms": inf50, "inference_p95_ms": inf95,

@@ -27,7 +27,7 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import ParameterError, declare_config, param
+from mlkd_tracker.nodes.params import ParameterError, declare_config, param, providers_param
 from mlkd_tracker.nodes.qos import image_pub_qos
 from mlkd_tracker.runtime.enhancer import ModelError, OnnxEnhancer
 from mlkd_tracker.runtime.frame_history import Entry
@@ -43,6 +43,7 @@ class EnhancerNodeConfig:
                             "directory.", read_only=True)
     threads: int = param(0, "ONNX Runtime intra-op threads (0: ONNX Runtime's default).",
                          range=(0, 256), read_only=True)
+    providers: str = providers_param()
     image_qos: str = image_qos_param("QoS of the image subscription and of image_enhanced.")
     compressed_input: bool = compressed_input_param()
     depth_scaling: str = depth_scaling_param()
@@ -71,9 +72,10 @@ class EnhancerNode(Node):
         self.cfg = declare_config(self, EnhancerNodeConfig, on_change=self._on_config)
         try:
             self.enhancer = OnnxEnhancer(resolve_model(self.cfg.model_path),
-                                         self.cfg.threads or None)
+                                         self.cfg.threads or None, self.cfg.providers)
         except ModelError as exc:
-            raise ParameterError(f"parameter 'model_path' = '{self.cfg.model_path}': {exc}") \
+            what = "providers" if "execution provider" in str(exc) else "model_path"
+            raise ParameterError(f"parameter '{what}' = '{getattr(self.cfg, what)}': {exc}") \
                 from exc
         self.gate = LowLightGate(_gate_config(self.cfg))
         self._lock = threading.Lock()  # guards cfg and gate against parameter updates
@@ -142,7 +144,8 @@ class EnhancerNode(Node):
         inf50, inf95 = self.images.inference_ms.percentiles(50, 95)
         light = self._light
         state = self._gate_state()
-        values = {"model": self.enhancer.name, **self.images.flow_values(now),
+        values = {"model": self.enhancer.name, "providers": ",".join(self.enhancer.providers),
+                  **self.images.flow_values(now),
                   "enhanced_frames": self._enhanced, "passthrough_frames": self._passed,
                   **self.images.latency_values(),
                   "inference_p50_ms": inf50, "inference_p95_ms": inf95,

@@ -120,3 +120,11 @@ def declare_config(node: Node, cls: type[C],
 def config_parameter_names(cls: type) -> set[str]:
     """Names a params file may set for a node configured by ``cls``."""
     return {f.name for f in dataclasses.fields(cls)}
+
+
+def providers_param() -> Any:
+    """The ``providers`` parameter every ONNX node shares (checked when the model loads)."""
+    return param("cpu", "ONNX Runtime execution providers in order of preference, comma-"
+                 "separated: cpu, cuda, tensorrt, openvino, ... or full provider names; one the "
+                 "installed onnxruntime does not offer is refused. CPU is the last fall-back.",
+                 read_only=True)

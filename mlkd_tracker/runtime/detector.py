@@ -171,12 +171,14 @@ class OnnxDetector:
     """``detect(image_bgr, ...)`` -> a list of :class:`Detection`, best score first."""
 
     def __init__(self, model_path: str | os.PathLike, threads: int | None = None,
-                 input_size: int | Sequence[int] | None = None) -> None:
+                 input_size: int | Sequence[int] | None = None,
+                 providers: str | Sequence[str] | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"detector model '{model_path}' does not exist")
         verify_checksum(path)
-        self._session = open_session(path, threads)
+        self._session = open_session(path, threads, providers)
+        self.providers = tuple(self._session.get_providers())
         self.meta = dict(self._session.get_modelmeta().custom_metadata_map)
         _check_detection_export(self.meta, path)
         self.names = _read_names(self.meta, path)

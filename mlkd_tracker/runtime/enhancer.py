@@ -25,12 +25,14 @@ __all__ = ["OnnxEnhancer", "ModelError", "FORMAT_VERSION", "KIND_ENHANCER"]
 class OnnxEnhancer:
     """``enhance(image)``: (H, W, 3) BGR, uint8 or float in 0..255 -> the same shape and dtype."""
 
-    def __init__(self, model_path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike, threads: int | None = None,
+                 providers: str | tuple[str, ...] | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"enhancer model '{model_path}' does not exist")
         verify_checksum(path)
-        self._session = open_session(path, threads)
+        self._session = open_session(path, threads, providers)
+        self.providers = tuple(self._session.get_providers())
         self.meta = read_metadata(self._session, path, KIND_ENHANCER, FORMAT_VERSION)
         try:
             self.size_multiple = int(self.meta["size_multiple"])

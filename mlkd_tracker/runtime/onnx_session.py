@@ -27,8 +27,53 @@ def verify_checksum(path: Path) -> None:
                              f"({expected[path.name][:12]}…); the file is corrupt or was replaced")
 
 
-def open_session(path: Path, threads: int | None):
+# Short names a ROS parameter can carry; any full ONNX Runtime provider name is accepted too.
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+}
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+
+
+def resolve_providers(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """ONNX Runtime execution providers in order of preference, from short names (``"cuda,cpu"``)
+    or full ones. One that the installed onnxruntime build does not offer is refused (ModelError
+    naming what is available) instead of ONNX Runtime's silent fall-back to the CPU, so a Jetson
+    whose onnxruntime lacks CUDA/TensorRT says so at start-up. CPU is appended as the last
+    fall-back for operators the accelerator does not implement."""
     import onnxruntime as ort
+    if names is None:
+        return DEFAULT_PROVIDERS
+    words = [w.strip() for w in (names.split(",") if isinstance(names, str) else names) if w.strip()]
+    if not words:
+        return DEFAULT_PROVIDERS
+    available = ort.get_available_providers()
+    chosen = []
+    for word in words:
+        full = PROVIDER_ALIASES.get(word.lower(), word)
+        if full not in available:
+            raise ModelError(f"execution provider {word!r} is not offered by this onnxruntime "
+                             f"build (available: {', '.join(available)})")
+        if full not in chosen:
+            chosen.append(full)
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return tuple(chosen)
+
+
+def open_session(path: Path, threads: int | None,
+                 providers: tuple[str, ...] | list[str] | str | None = None):
+    """An ONNX Runtime session tuned for a companion computer; ``providers`` as in
+    :func:`resolve_providers` (default: CPU)."""
+    import onnxruntime as ort
+    chosen = resolve_providers(providers)
     opts = ort.SessionOptions()
     # Worker threads otherwise spin between runs: at 30 Hz and ~3 ms per frame that kept a whole
     # core busy (106 % CPU for tracker_node in `bench nodes`), CPU a companion computer needs.
@@ -37,7 +82,7 @@ def open_session(path: Path, threads: int | None):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), opts, providers=list(chosen))
     except Exception as exc:  # onnxruntime raises several types for unreadable graphs
         raise ModelError(f"{path}: ONNX Runtime cannot load it: {exc}") from exc
 

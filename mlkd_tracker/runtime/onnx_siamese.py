@@ -44,11 +44,14 @@ def model_paths(model_path: str | os.PathLike) -> tuple[Path, Path]:
 class OnnxSiameseEngine:
     """Runs the two graphs; inputs are raw BGR crops, (T, T, 3) uint8 or float."""
 
-    def __init__(self, model_path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike, threads: int | None = None,
+                 providers: str | tuple[str, ...] | None = None) -> None:
         t_path, s_path = model_paths(model_path)
         for p in (t_path, s_path):
             verify_checksum(p)
-        self._t, self._s = open_session(t_path, threads), open_session(s_path, threads)
+        self._t = open_session(t_path, threads, providers)
+        self._s = open_session(s_path, threads, providers)
+        self.providers = tuple(self._s.get_providers())
         t_meta = read_metadata(self._t, t_path, KIND_TEMPLATE, FORMAT_VERSION)
         self.meta = read_metadata(self._s, s_path, KIND_SEARCH, FORMAT_VERSION)
         if t_meta.get("export_id") != self.meta.get("export_id"):

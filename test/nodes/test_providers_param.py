@@ -1,0 +1,31 @@
+"""The ONNX nodes' ``providers`` parameter: an execution provider the installed onnxruntime does
+not offer stops start-up with exit code 2 and one line naming the parameter and what is
+available, rather than silently running on the CPU."""
+from __future__ import annotations
+
+import onnxruntime as ort
+import pytest
+
+from mlkd_tracker.tools.launch_xml import NodeSpec
+from ros_probe import start_nodes
+
+pytestmark = pytest.mark.ros
+
+
+def test_an_unavailable_provider_is_refused_at_start_up(ros_env, tmp_path):
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime build offers TensorRT")
+    groups = {exe: start_nodes(tmp_path / exe, NodeSpec("mlkd_tracker", exe, name=exe,
+                                                         params={"providers": "tensorrt,cpu"}))
+              for exe in ("detector_node", "enhancer_node")}
+    try:
+        codes = {exe: g.running[0].proc.wait(timeout=60) for exe, g in groups.items()}
+    finally:
+        for g in groups.values():
+            g.stop()
+    for exe, group in groups.items():
+        log = group.running[0].log_path.read_text()
+        assert codes[exe] == 2, log[-2000:]
+        assert "[FATAL] parameter 'providers' = 'tensorrt,cpu'" in log, log[-2000:]
+        assert "not offered by this onnxruntime build" in log and "CPUExecutionProvider" in log
+        assert "Traceback" not in log
