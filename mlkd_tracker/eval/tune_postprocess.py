@@ -36,7 +36,7 @@ def tune(engine, sequences, grid: dict[str, list[float]] = DEFAULT_GRID,
         cfg = replace(base, **dict(zip(keys, values)))
         results = {}
         for seq in sequences:
-            pred, _ = run_sequence(SiameseTracker(engine, cfg), seq, max_frames)
+            pred = run_sequence(SiameseTracker(engine, cfg), seq, max_frames).boxes
             results[seq.name] = (pred, seq.boxes[: len(pred)])
         score = score_dataset(results)
         rows.append({**cfg.to_dict(), "auc": score.auc, "precision_20": score.precision_20,
@@ -55,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from mlkd_tracker.data.sequences import read_dataset
     from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
-    engine = OnnxSiameseEngine(args.model, threads=args.threads)
+    from mlkd_tracker.runtime.tracker_factory import parse_spec
+    # The model is found as the tracker node and `mlkd-tracker eval` find onnx:<model>; one
+    # engine serves the whole grid (only the post-processing changes between points).
+    engine = OnnxSiameseEngine(parse_spec(f"onnx:{args.model}").arg, threads=args.threads)
     rows = tune(engine, read_dataset(Path(args.dataset)), max_frames=args.max_frames)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

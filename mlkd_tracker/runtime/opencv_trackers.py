@@ -41,6 +41,17 @@ def available_opencv_trackers() -> list[str]:
     return [k for k, names in _CONSTRUCTORS.items() if _factory(*names) is not None]
 
 
+def check_algorithm(algorithm: str) -> str:
+    """``algorithm`` lower-cased if this build has it, else ValueError naming those it has
+    (the tracker factory's cheap check of an ``opencv:<name>`` spec)."""
+    name = algorithm.strip().lower()
+    available = available_opencv_trackers()
+    if name not in available:
+        raise ValueError(f"OpenCV tracker {name!r} is not available in this build; "
+                         f"available: {', '.join(available)}")
+    return name
+
+
 class OpenCVTracker(Tracker):
     """Wraps one ``cv2.Tracker*``; a new OpenCV object per ``init`` so no state leaks."""
 
