@@ -10,8 +10,15 @@ low resolution, fast motion, ...; see ``eval/attributes.py``), ``ope.png`` (succ
 plots) and ``attributes.png``. ``results.json`` covers the trackers of this invocation; to
 compare with an earlier tracker, list it again: its stored results are reused, not recomputed.
 
+Trackers are built by the runtime tracker factory, the one the tracker node uses: ``--help``
+lists every spec form it knows. Every tracker starts every sequence from the same random state
+(see ``ope_runner``), so the order of ``--tracker`` options changes no result file. FPS is all
+frames / all tracker time; ``results.json`` keeps each sequence's FPS too. "With box" counts the
+frames on which ``tracker_node`` (shipped ``score_threshold`` and ``lost_after_frames``) would
+publish a box.
+
 ``--threads N`` fixes the thread count under which FPS is measured: ``cv2.setNumThreads(N)``,
-``OMP_NUM_THREADS=N`` and ``MLKD_TRACKER_THREADS=N``, which the tracker registry hands to each
+``OMP_NUM_THREADS=N`` and ``MLKD_TRACKER_THREADS=N``, which ``eval/tracker_registry`` hands to each
 tracker it builds (ONNX: ``SiameseTracker(threads=N)``, ONNX Runtime's intra-op threads; torch:
 ``torch.set_num_threads(N)``). OpenCV and environment settings are restored when :func:`main`
 returns; torch's process-wide setting is not.
@@ -38,8 +45,9 @@ import cv2
 
 from mlkd_tracker.cli_types import positive_int
 from mlkd_tracker.eval.attributes import attribute_markdown, attribute_rows, dataset_attributes
-from mlkd_tracker.eval.ope_runner import RunScore, SequenceLike, run_dataset
-from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec
+from mlkd_tracker.eval.ope_runner import (PUBLISH_LOST_AFTER, PUBLISH_SCORE_THRESHOLD, RunScore,
+                                          SequenceLike, run_dataset)
+from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec, spec_help
 
 __all__ = ["add_arguments", "main", "load_dataset", "select_sequences", "thread_limit",
            "results_dict", "format_summary"]
@@ -48,13 +56,15 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``eval`` options to ``parser`` (a subparser of the top-level CLI)."""
+    """Add the ``eval`` options to ``parser`` (a subparser of the top-level CLI); its epilog lists
+    every tracker spec form the factory knows."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = spec_help()
     parser.add_argument("--dataset", required=True, type=Path,
                         help="data set root: GOT-10k layout (<seq>/*.jpg + groundtruth.txt) or "
                              "UAV123 layout (data_seq/ + anno/), detected automatically")
     parser.add_argument("--tracker", required=True, action="append", dest="trackers", metavar="SPEC",
-                        help="[LABEL=]kind:arg — opencv:csrt|kcf|mil|mosse, onnx:<export stem or "
-                             "its .template.onnx/.search.onnx>, torch:<checkpoint>; repeat for several")
+                        help="[LABEL=]kind:arg, the forms listed below; repeat for several")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--sequences", default=None,
                         help="comma-separated sequence names to evaluate (default: all)")
@@ -135,8 +145,8 @@ def results_dict(runs: Mapping[str, RunScore], specs: Mapping[str, TrackerSpec],
             "precision_20": r.precision_20,
             "norm_precision_20": r.norm_precision_20,
             "fps": _num(r.fps),
-            "fps_total": _num(r.fps_total),
             "n_frames": r.n_frames,
+            "frames_with_box": r.frames_with_box,
             "resumed_sequences": list(r.resumed),
             "success_curve": [float(v) for v in r.success_curve],
             "precision_curve": [float(v) for v in r.precision_curve],
@@ -144,7 +154,8 @@ def results_dict(runs: Mapping[str, RunScore], specs: Mapping[str, TrackerSpec],
             "per_sequence": {
                 name: {"success_auc": s.auc, "precision_20": s.precision_20,
                        "norm_precision_20": s.norm_precision_20, "fps": _num(r.fps_per_sequence[name]),
-                       "n_frames": s.n_frames}
+                       "n_frames": s.n_frames,
+                       "frames_with_box": r.frames_with_box_per_sequence[name]}
                 for name, s in r.per_sequence.items()
             },
         }
@@ -161,17 +172,18 @@ def format_summary(runs: Mapping[str, RunScore], info: dict) -> str:
         + (f" (first {info['max_frames']} per sequence)" if info["max_frames"] else "")
         + f"; threads: {threads}; {info['machine']}.",
         "Success = area under the success curve (IoU 0…1), precision at 20 px, normalised precision at 0.2; "
-        "×100, means over sequences. FPS = frames / tracker time (init + update, image loading excluded) "
-        "per sequence, averaged over sequences.",
+        "×100, means over sequences. FPS = all frames / all tracker time (init + update, image "
+        "loading excluded). With box = frames on which tracker_node (score_threshold "
+        f"{PUBLISH_SCORE_THRESHOLD:g}, lost_after_frames {PUBLISH_LOST_AFTER}) would publish a box.",
         "",
-        "| tracker | success | precision | norm. precision | FPS |",
-        "|---|---:|---:|---:|---:|",
+        "| tracker | success | precision | norm. precision | FPS | with box |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for label in _ranked(runs):
         r = runs[label]
         fps = f"{r.fps:.1f}" if math.isfinite(r.fps) else "–"
         lines.append(f"| {label} | {100 * r.auc:.1f} | {100 * r.precision_20:.1f} | "
-                     f"{100 * r.norm_precision_20:.1f} | {fps} |")
+                     f"{100 * r.norm_precision_20:.1f} | {fps} | {r.frames_with_box} of {r.n_frames} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,6 @@
 """Runs trackers over tracking sequences under the one-pass evaluation (OPE) protocol.
 
-Protocol (reference/evaluation.md): initialise on frame 0 with the ground-truth box, then call
+Protocol: initialise on frame 0 with the ground-truth box, then call
 ``update`` on every later frame, never re-initialising. If frame 0's ground truth is invalid
 (w or h <= 0, non-finite, or the target is flagged absent) the tracker starts on the first frame
 whose ground truth is usable; the frames before it have no prediction (NaN rows) and, because
@@ -12,23 +12,37 @@ box fails.) A tracker that refuses to initialise (``ValueError``, e.g. a box too
 it) fails the whole sequence, with a warning, rather than stopping the benchmark.
 
 Outputs, per tracker label: ``<out>/<label>/<seq>.txt`` (one ``x,y,w,h`` line per frame, the
-format the public toolkits read) and ``<seq>_time.txt`` (seconds per frame spent in
+format the public toolkits read), ``<seq>_time.txt`` (seconds per frame spent in
 ``init``/``update`` only; image loading is excluded so FPS measures the tracker, not the disk;
-NaN where the tracker did not run). With ``resume=True`` complete result files are reused, so
-an interrupted evaluation continues where it stopped.
+NaN where the tracker did not run) and ``<seq>_score.txt`` (the score the tracker gave each
+frame, 1 on the initialisation frame, NaN where it did not run). With ``resume=True`` complete
+result files are reused, so an interrupted evaluation continues where it stopped.
 
-Torch-free: imports numpy, OpenCV and tqdm only; tracker backends load lazily via the registry.
+Same start for every tracker: each sequence begins with every random generator a tracker may
+draw from reset to one seed (:func:`reset_random_state`), so a result file never depends on
+which trackers or sequences ran before it in the same process.
+
+Speed: a run's FPS is all frames the tracker processed / all the time it spent on them; the
+FPS of each sequence is kept too. Frames with a box: how many frames ``tracker_node`` with the
+shipped ``score_threshold`` and ``lost_after_frames`` would publish a box on
+(:func:`frames_with_box`; a LOST track publishes none), so a fast tracker that has lost its
+target shows as such.
+
+Torch-free: imports numpy, OpenCV and tqdm only; tracker backends load lazily via the factory.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -39,7 +53,8 @@ from mlkd_tracker.data.results_io import read_boxes, read_times, write_boxes, wr
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, spec_identity
 from mlkd_tracker.runtime.tracker_base import Tracker
 
-__all__ = ["SequenceLike", "RunScore", "run_sequence", "run_dataset", "sequence_fps", "init_frame_index"]
+__all__ = ["SequenceLike", "RunScore", "SequenceRun", "run_sequence", "run_dataset", "sequence_fps",
+           "init_frame_index", "frames_with_box", "reset_random_state"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +62,13 @@ log = logging.getLogger(__name__)
 _clock: Callable[[], float] = time.perf_counter
 
 _META = "run.json"
+
+#: the shipped tracker_node settings (config/tracker*.yaml) under which a frame "has a box"
+PUBLISH_SCORE_THRESHOLD = 0.3
+PUBLISH_LOST_AFTER = 15
+
+#: seed of the random generators at the start of every sequence
+SEED = 0
 
 
 class SequenceLike(Protocol):
@@ -59,18 +81,31 @@ class SequenceLike(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class RunScore(DatasetScore):
-    """A :class:`DatasetScore` (usable wherever one is, e.g. ``plots.plot_ope``) plus speed.
+    """A :class:`DatasetScore` (usable wherever one is, e.g. ``plots.plot_ope``) plus speed and
+    how often the tracker had a box.
 
-    ``fps`` is the mean over sequences of frames / tracker time (the benchmarks' convention,
-    like the accuracy numbers); ``fps_total`` is all frames / all tracker time.
+    ``fps`` is all frames / all tracker time over the data set (a mean of per-sequence FPS would
+    let short, easy sequences dominate); ``fps_per_sequence`` keeps each sequence's.
+    ``frames_with_box`` counts the frames on which the node would publish a box
+    (:func:`frames_with_box`), over all sequences and per sequence.
     """
 
     label: str
     fps: float
-    fps_total: float
     fps_per_sequence: dict[str, float]
     n_frames: int
+    frames_with_box: int
+    frames_with_box_per_sequence: dict[str, int]
     resumed: tuple[str, ...]  # sequences whose results were reused from disk
+
+
+class SequenceRun(NamedTuple):
+    """One OPE pass: per-frame boxes (N, 4), tracker seconds (N,) and scores (N,); NaN rows
+    where the tracker did not run."""
+
+    boxes: np.ndarray
+    times: np.ndarray
+    scores: np.ndarray
 
 
 def _valid_gt(boxes: np.ndarray) -> np.ndarray:
@@ -107,18 +142,48 @@ def _read_frame(path: Path | str) -> np.ndarray:
     return frame
 
 
+def _c_srand() -> Callable[[int], None] | None:
+    """The C library's ``srand`` (None where it cannot be found, e.g. a static build)."""
+    try:
+        return ctypes.CDLL(None).srand
+    except (OSError, AttributeError):
+        name = ctypes.util.find_library("c")
+        try:
+            return ctypes.CDLL(name).srand if name else None
+        except (OSError, AttributeError):
+            return None
+
+
+_srand = _c_srand()
+
+
+def reset_random_state(seed: int = SEED) -> None:
+    """Seed every random generator a tracker may draw from: the C library's ``rand()`` (which
+    OpenCV's MIL uses to draw its Haar features), OpenCV's ``cv::theRNG``, numpy's legacy global
+    generator and Python's. Called before every sequence, so a tracker's result does not depend
+    on which trackers or sequences ran before it in the same process."""
+    if _srand is not None:
+        _srand(seed)
+    cv2.setRNGSeed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def run_sequence(
     tracker: Tracker, seq: SequenceLike, max_frames: int | None = None, progress: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """One OPE pass: ``(pred (N, 4), times (N,))``; see the module docstring for the rules."""
+) -> SequenceRun:
+    """One OPE pass; see the module docstring for the rules. Random generators are reset
+    first (:func:`reset_random_state`)."""
+    reset_random_state()
     n = _length(seq, max_frames)
     gt = np.asarray(seq.boxes, dtype=np.float64)[:n]
     pred = np.full((n, 4), np.nan)
     times = np.full(n, np.nan)
+    scores = np.full(n, np.nan)
     start = init_frame_index(seq, n)
     if start is None:
         log.warning("sequence %r: no frame with a usable ground-truth box; every frame fails", seq.name)
-        return pred, times
+        return SequenceRun(pred, times, scores)
     if start > 0:
         log.info("sequence %r: frame 0 has no usable ground truth; initialising on frame %d", seq.name, start)
     frames = tqdm(range(start, n), desc=seq.name, unit="frame", leave=False, disable=not progress)
@@ -132,15 +197,42 @@ def run_sequence(
             except ValueError as exc:
                 log.warning("sequence %r: tracker refused to start on %s (%s); every frame fails",
                             seq.name, box, exc)
-                return np.full((n, 4), np.nan), np.full(n, np.nan)
+                return SequenceRun(np.full((n, 4), np.nan), np.full(n, np.nan), np.full(n, np.nan))
             times[i] = _clock() - t0
             pred[i] = gt[i]
+            scores[i] = 1.0
         else:
             t0 = _clock()
             result = tracker.update(frame)
             times[i] = _clock() - t0
             pred[i] = np.asarray(result.box, dtype=np.float64)
-    return pred, times
+            scores[i] = float(result.score) if np.isfinite(result.score) else 0.0  # NaN: not run
+    return SequenceRun(pred, times, scores)
+
+
+def frames_with_box(boxes: np.ndarray, scores: np.ndarray,
+                    score_threshold: float = PUBLISH_SCORE_THRESHOLD,
+                    lost_after: int = PUBLISH_LOST_AFTER) -> int:
+    """Frames on which ``tracker_node`` would publish a box for this run: the initialisation
+    frame and every later frame while the track is TRACKING, by the rule of
+    ``runtime/track_supervisor.py`` (LOST after ``lost_after`` consecutive frames scoring below
+    ``score_threshold``, TRACKING again on the first frame at or above it; a NaN or empty box
+    scores 0)."""
+    ran = np.flatnonzero(np.isfinite(scores))
+    if ran.size == 0:
+        return 0
+    count, low, tracking = 1, 0, True  # the first frame that ran is the initialisation frame
+    for i in ran[1:]:
+        box = boxes[i]
+        usable = bool(np.isfinite(box).all() and box[2] > 0 and box[3] > 0)
+        score = float(scores[i]) if usable else 0.0
+        low = low + 1 if score < score_threshold else 0
+        if low >= lost_after:
+            tracking = False
+        elif low == 0:
+            tracking = True
+        count += tracking
+    return count
 
 
 def sequence_fps(times: np.ndarray) -> float:
@@ -173,19 +265,29 @@ def _threads_setting() -> str | None:
     return os.environ.get(THREADS_ENV)
 
 
-def _load_existing(box_path: Path, time_path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Stored (pred, times) if both files are complete for ``n`` frames, else None (re-run)."""
-    if not (box_path.is_file() and time_path.is_file()):
+def _result_paths(run_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """Box, time and score files of one sequence."""
+    return run_dir / f"{name}.txt", run_dir / f"{name}_time.txt", run_dir / f"{name}_score.txt"
+
+
+def _read_run(paths: tuple[Path, Path, Path]) -> SequenceRun:
+    box_path, time_path, score_path = paths
+    return SequenceRun(read_boxes(box_path), read_times(time_path), read_times(score_path))
+
+
+def _load_existing(paths: tuple[Path, Path, Path], n: int) -> SequenceRun | None:
+    """The stored run if all its files are complete for ``n`` frames, else None (re-run)."""
+    if not all(p.is_file() for p in paths):
         return None
     try:
-        pred, times = read_boxes(box_path), read_times(time_path)
+        run = _read_run(paths)
     except ValueError as exc:
         log.warning("ignoring unreadable stored result (%s); running the sequence again", exc)
         return None
-    if len(pred) != n or len(times) != n:
-        log.info("%s has %d rows, expected %d; running the sequence again", box_path, len(pred), n)
+    if any(len(part) != n for part in run):
+        log.info("%s has %d rows, expected %d; running the sequence again", paths[0], len(run.boxes), n)
         return None
-    return pred, times
+    return run
 
 
 def _write_atomic(path: Path, writer: Callable[[Path, np.ndarray], None], data: np.ndarray) -> None:
@@ -221,26 +323,29 @@ def run_dataset(
 
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     fps: dict[str, float] = {}
+    with_box: dict[str, int] = {}
     timed_frames, timed_seconds, n_frames = 0, 0.0, 0
     resumed: list[str] = []
     bar = tqdm(seqs, desc=spec.label, unit="seq", disable=not progress)
     for seq in bar:
         n = _length(seq, max_frames)
-        box_path, time_path = run_dir / f"{seq.name}.txt", run_dir / f"{seq.name}_time.txt"
-        stored = _load_existing(box_path, time_path, n) if resume else None
-        if stored is not None:
-            pred, times = stored
+        paths = _result_paths(run_dir, seq.name)
+        run = _load_existing(paths, n) if resume else None
+        if run is not None:
             resumed.append(seq.name)
         else:
-            pred, times = run_sequence(tracker_factory(spec), seq, max_frames=max_frames, progress=progress)
-            _write_atomic(time_path, write_times, times)
-            _write_atomic(box_path, write_boxes, pred)  # written last: its presence marks "done"
+            run = run_sequence(tracker_factory(spec), seq, max_frames=max_frames, progress=progress)
+            box_path, time_path, score_path = paths
+            _write_atomic(score_path, write_times, run.scores)
+            _write_atomic(time_path, write_times, run.times)
+            _write_atomic(box_path, write_boxes, run.boxes)  # written last: its presence marks "done"
             # Score what is on disk (4-decimal boxes, µs times), so a resumed evaluation and a
             # fresh one report identical numbers.
-            pred, times = read_boxes(box_path), read_times(time_path)
-        results[seq.name] = (pred, np.asarray(seq.boxes, dtype=np.float64)[:n])
-        fps[seq.name] = sequence_fps(times)
-        finite = times[np.isfinite(times)]
+            run = _read_run(paths)
+        results[seq.name] = (run.boxes, np.asarray(seq.boxes, dtype=np.float64)[:n])
+        fps[seq.name] = sequence_fps(run.times)
+        with_box[seq.name] = frames_with_box(run.boxes, run.scores)
+        finite = run.times[np.isfinite(run.times)]
         timed_frames += len(finite)
         timed_seconds += float(finite.sum())
         n_frames += n
@@ -248,13 +353,13 @@ def run_dataset(
             bar.set_postfix(fps=f"{fps[seq.name]:.1f}")
 
     score = score_dataset(results)
-    finite_fps = [v for v in fps.values() if np.isfinite(v)]
     return RunScore(
         **{f.name: getattr(score, f.name) for f in fields(DatasetScore)},
         label=spec.label,
-        fps=float(np.mean(finite_fps)) if finite_fps else float("nan"),
-        fps_total=timed_frames / timed_seconds if timed_seconds > 0 else float("nan"),
+        fps=timed_frames / timed_seconds if timed_seconds > 0 else float("nan"),
         fps_per_sequence=fps,
         n_frames=n_frames,
+        frames_with_box=sum(with_box.values()),
+        frames_with_box_per_sequence=with_box,
         resumed=tuple(resumed),
     )

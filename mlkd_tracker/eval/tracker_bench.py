@@ -2,8 +2,9 @@
 ``models/``), the teacher checkpoint when one is given, and the OpenCV baselines.
 
 Why through the OPE runner: it already times exactly the tracker (``init``/``update``; image
-loading excluded), builds trackers through the registry (so thread counts are applied the same
-way as in ``mlkd-tracker eval``) and writes result files a person can check. Every tracker runs
+loading excluded), builds trackers through the one tracker factory the node uses (so thread
+counts are applied the same way as in ``mlkd-tracker eval``), starts every tracker from the same
+random state, counts the frames on which the node would publish a box and writes result files a person can check. Every tracker runs
 on the same frames: the first ``frames`` of the data set, sequence after sequence in list order.
 The success score on those frames is reported too, only as a sanity check that a fast tracker
 is actually tracking; ``mlkd-tracker eval`` gives the real accuracy numbers.
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from mlkd_tracker.eval.bench_report import distribution, fmt, format_machine
-from mlkd_tracker.eval.ope_runner import SequenceLike, init_frame_index, run_dataset
+from mlkd_tracker.eval.ope_runner import (PUBLISH_LOST_AFTER, PUBLISH_SCORE_THRESHOLD, SequenceLike,
+                                          init_frame_index, run_dataset)
 from mlkd_tracker.data.results_io import read_times
 from mlkd_tracker.eval.tracker_registry import TrackerSpec, parse_spec
 
@@ -102,7 +104,7 @@ def bench_trackers(specs: Sequence[TrackerSpec], clips: Sequence[_Clip], out_dir
         score = run_dataset(spec, clips, out_dir, progress=progress, resume=False)
         updates, inits = _update_ms(Path(out_dir) / spec.label, clips)
         rows.append({"tracker": spec.label, "spec": str(spec), "frames": score.n_frames,
-                     "fps": score.fps_total, "fps_mean_over_sequences": score.fps,
+                     "frames_with_box": score.frames_with_box, "fps": score.fps,
                      "update_ms": distribution(updates),
                      "init_ms_median": float(np.median(inits)) if inits else None,
                      "success_auc": score.auc})
@@ -122,15 +124,18 @@ def format_trackers_markdown(result: dict) -> str:
         f"sequence{'s' if result['sequences'] != 1 else ''}, "
         f"the first frames in list order), one process, threads: {threads}. FPS = frames / time "
         "spent in the tracker's init and update (image loading excluded), over all frames; "
-        "update = per-frame time after init. Success (AUC ×100) on these frames is a sanity "
-        "check only; `mlkd-tracker eval` gives the accuracy numbers.", "",
-        "| tracker | spec | FPS | update p50 / p95 (ms) | init (ms) | success |",
-        "|---|---|---:|---:|---:|---:|",
+        "update = per-frame time after init. With box = frames on which tracker_node (score_threshold "
+        f"{PUBLISH_SCORE_THRESHOLD:g}, lost_after_frames {PUBLISH_LOST_AFTER}) would publish a box: "
+        "a fast tracker that has lost its target publishes none. Success (AUC ×100) on these "
+        "frames is a sanity check only; `mlkd-tracker eval` gives the accuracy numbers.", "",
+        "| tracker | spec | FPS | with box | update p50 / p95 (ms) | init (ms) | success |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(result["trackers"], key=lambda r: -(r["fps"] or 0.0)):
         u = r["update_ms"]
         upd = "–" if u["p50"] is None else f"{u['p50']:.2f} / {u['p95']:.2f}"
         auc = None if r["success_auc"] is None else 100 * r["success_auc"]
-        lines.append(f"| {r['tracker']} | `{r['spec']}` | {fmt(r['fps'])} | {upd} | "
+        boxed = f"{r['frames_with_box']} of {r['frames']}" if "frames_with_box" in r else "–"
+        lines.append(f"| {r['tracker']} | `{r['spec']}` | {fmt(r['fps'])} | {boxed} | {upd} | "
                      f"{fmt(r['init_ms_median'])} | {fmt(auc)} |")
     return "\n".join(lines) + "\n"

@@ -55,11 +55,9 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(params=["test-reader", "data.sequences"])
 def reader(request, monkeypatch):
-    """Runs the CLI tests with the real data-set reader when it exists, and always with a
-    minimal stand-in so the CLI path is covered before/independently of the data layer."""
-    if request.param == "data.sequences":
-        pytest.importorskip("mlkd_tracker.data.sequences")
-    else:
+    """Runs the CLI tests with the real data-set reader and with a minimal stand-in, so the CLI
+    path is covered independently of the data layer."""
+    if request.param == "test-reader":
         monkeypatch.setattr(eval_cli, "load_dataset", minimal_got10k_reader)
     return request.param
 
@@ -92,13 +90,17 @@ def test_end_to_end_csrt_and_mil(dataset, tmp_path, reader, capsys, monkeypatch)
         assert t["fps"] > 0 and len(t["success_curve"]) == 21
         per_seq_auc = [s["success_auc"] for s in t["per_sequence"].values()]
         assert t["success_auc"] == pytest.approx(np.mean(per_seq_auc))
+        assert all(s["fps"] > 0 for s in t["per_sequence"].values())  # kept per sequence
+        assert 0 < t["frames_with_box"] <= t["n_frames"]
+        assert t["frames_with_box"] == sum(s["frames_with_box"] for s in t["per_sequence"].values())
     ranking = sorted(trackers, key=lambda k: -trackers[k]["success_auc"])
     assert results["ranking"] == ranking
 
     summary = (out / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| opencv-")]
     assert [r.split("|")[1].strip() for r in rows] == ranking  # sorted by AUC
-    assert "| tracker | success | precision | norm. precision | FPS |" in summary
+    assert "| tracker | success | precision | norm. precision | FPS | with box |" in summary
+    assert f"| {csrt['frames_with_box']} of {2 * FRAMES} |" in rows[ranking.index("opencv-csrt")]
     assert f"| {100 * csrt['success_auc']:.1f} |" in rows[ranking.index("opencv-csrt")]
     assert "threads: 1" in summary
     assert (out / "ope.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -107,10 +109,14 @@ def test_end_to_end_csrt_and_mil(dataset, tmp_path, reader, capsys, monkeypatch)
     assert overall["attribute"] == "all" and overall["n"] == len(SEQUENCES)
     assert overall["success"] == pytest.approx({k: t["success_auc"] for k, t in trackers.items()})
     assert "## Success by attribute" in summary and "| all | " in summary
-    for label in trackers:
+    for label, t in trackers.items():
+        seconds = 0.0
         for name in SEQUENCES:
             assert len((out / label / f"{name}.txt").read_text().splitlines()) == FRAMES
-            assert len((out / label / f"{name}_time.txt").read_text().splitlines()) == FRAMES
+            times = (out / label / f"{name}_time.txt").read_text().splitlines()
+            assert len(times) == FRAMES
+            seconds += sum(float(v) for v in times)
+        assert t["fps"] == pytest.approx(2 * FRAMES / seconds, rel=1e-3)  # all frames / all time
     assert "| tracker | success |" in capsys.readouterr().out  # the table is printed
 
     # the thread settings were in force during the run and are restored afterwards
@@ -186,3 +192,15 @@ def test_thread_limit_restores_settings(monkeypatch):
         assert os.environ[THREADS_ENV] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
     assert cv2.getNumThreads() == before
     assert os.environ["OMP_NUM_THREADS"] == "7" and THREADS_ENV not in os.environ
+
+
+def test_help_lists_every_spec_form_of_the_factory():
+    from mlkd_tracker.runtime.tracker_factory import spec_forms
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    text = parser.format_help()
+    forms = [form for form, _ in spec_forms()]
+    assert {f.split(":")[0] for f in forms} >= {"opencv", "onnx", "enhanced", "torch"}
+    for form in forms:
+        assert form in text
+    assert "LABEL=" in text

@@ -1,12 +1,14 @@
 """OPE runner and tracker registry: hand-computed metrics through run_dataset, the frame-0 rule,
-result files, resume, timing, and tracker-spec parsing."""
+result files, resume, timing, frames with a box, the per-sequence random state, and tracker-spec
+parsing."""
 from __future__ import annotations
 
+import ctypes
 import logging
+import random
 import re
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -16,10 +18,12 @@ import pytest
 
 from mlkd_tracker.data.sequences import Sequence as Seq
 from mlkd_tracker.eval import ope_runner
-from mlkd_tracker.eval.ope_runner import RunScore, init_frame_index, run_dataset, run_sequence, sequence_fps
+from mlkd_tracker.eval.ope_runner import (RunScore, frames_with_box, init_frame_index, reset_random_state,
+                                          run_dataset, run_sequence, sequence_fps)
 from mlkd_tracker.eval.plots import plot_ope
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec, spec_identity
 from mlkd_tracker.runtime.opencv_trackers import OpenCVTracker
+from mlkd_tracker.runtime.track_supervisor import TrackState, TrackSupervisor
 from mlkd_tracker.runtime.tracker_base import TrackResult, Tracker
 
 W, H = 120, 90
@@ -141,13 +145,14 @@ def test_shift_of_25px_hand_computed_and_averaged_over_sequences(tmp_path):
 def test_invalid_first_gt_initialises_on_first_valid_frame(tmp_path):
     seq = make_seq(tmp_path, "late", 10, invalid=(0,))
     tracker = OracleTracker()
-    pred, times = run_sequence(tracker, seq)
+    pred, times, scores = run_sequence(tracker, seq)
     assert tracker.init_boxes == [tuple(seq.boxes[1])]
     assert tracker.init_frames[0][..., 0].max() == 255  # frame 1 (frame 0 has no target)
     assert tracker.updates == 8
     assert np.isnan(pred[0]).all() and np.isnan(times[0])
     np.testing.assert_array_equal(pred[1:], seq.boxes[1:])
     assert np.isfinite(times[1:]).all()
+    assert np.isnan(scores[0]) and scores[1] == 1.0 and (scores[2:] == 1.0).all()
     score = run_dataset(SPEC, [seq], tmp_path / "out", progress=False, tracker_factory=factory([]))
     assert score.auc == pytest.approx(0.9 * 20 / 21)  # frame 0 fails every threshold
     assert score.precision_20 == pytest.approx(0.9)
@@ -158,8 +163,9 @@ def test_absent_flag_and_no_usable_frame(tmp_path):
     seq = make_seq(tmp_path, "s", 4, invalid=(0, 1, 2, 3))
     assert init_frame_index(seq) is None
     tracker = OracleTracker()
-    pred, times = run_sequence(tracker, seq)
+    pred, times, scores = run_sequence(tracker, seq)
     assert tracker.init_boxes == [] and np.isnan(pred).all() and np.isnan(times).all()
+    assert np.isnan(scores).all() and frames_with_box(pred, scores) == 0
     seq2 = make_seq(tmp_path, "t", 4)
     seq2.absent[:2] = True  # valid boxes, but the target is flagged out of view
     assert init_frame_index(seq2) == 2
@@ -173,15 +179,15 @@ def test_tracker_refusing_init_fails_the_sequence_with_a_warning(tmp_path, caplo
 
     seq = make_seq(tmp_path, "s", 5)
     with caplog.at_level(logging.WARNING):
-        pred, times = run_sequence(Refuses(), seq)
-    assert np.isnan(pred).all() and np.isnan(times).all()
+        pred, times, scores = run_sequence(Refuses(), seq)
+    assert np.isnan(pred).all() and np.isnan(times).all() and np.isnan(scores).all()
     assert "refused to start" in caplog.text and "'s'" in caplog.text
 
 
 def test_max_frames_and_length_mismatch(tmp_path):
     seq = make_seq(tmp_path, "s", 8)
-    pred, times = run_sequence(OracleTracker(), seq, max_frames=3)
-    assert pred.shape == (3, 4) and times.shape == (3,)
+    pred, times, scores = run_sequence(OracleTracker(), seq, max_frames=3)
+    assert pred.shape == (3, 4) and times.shape == (3,) and scores.shape == (3,)
     seq.boxes = seq.boxes[:-1]
     with pytest.raises(ValueError, match="8 frames but 7"):
         run_sequence(OracleTracker(), seq)
@@ -197,7 +203,7 @@ def test_unreadable_frame_is_an_error_naming_the_file(tmp_path):
 # --- timing ---------------------------------------------------------------------------------
 
 
-def test_fps_per_sequence_mean_and_total_with_scripted_clock(tmp_path, monkeypatch):
+def test_fps_is_all_frames_over_all_time_and_kept_per_sequence(tmp_path, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(ope_runner, "_clock", clock)
     costs = iter([0.01, 0.04])  # seconds per init/update for the 1st and 2nd sequence's tracker
@@ -208,22 +214,104 @@ def test_fps_per_sequence_mean_and_total_with_scripted_clock(tmp_path, monkeypat
     seqs = [make_seq(tmp_path / "d", "a", 10), make_seq(tmp_path / "d", "b", 5)]
     score = run_dataset(SPEC, seqs, tmp_path / "out", progress=False, tracker_factory=build)
     assert score.fps_per_sequence == {"a": pytest.approx(100.0), "b": pytest.approx(25.0)}
-    assert score.fps == pytest.approx(62.5)  # mean over sequences
-    assert score.fps_total == pytest.approx(15 / (10 * 0.01 + 5 * 0.04))  # 50
+    assert score.fps == pytest.approx(15 / (10 * 0.01 + 5 * 0.04))  # 50, not the mean 62.5
     lines = (tmp_path / "out" / "fake" / "b_time.txt").read_text().splitlines()
     assert lines == ["0.040000"] * 5
 
 
 def test_frame_loading_is_not_timed(tmp_path, monkeypatch):
+    """On a scripted clock, reading a frame takes 1 s and each tracker call 0.01 s: the times
+    hold the tracker's 0.01 s only, exactly (no wall clock, so load cannot change the outcome)."""
+    clock = Clock()
+    monkeypatch.setattr(ope_runner, "_clock", clock)
     real_read = ope_runner._read_frame
 
     def slow_read(path):
-        time.sleep(0.03)
+        clock.now += 1.0
         return real_read(path)
 
     monkeypatch.setattr(ope_runner, "_read_frame", slow_read)
-    _, times = run_sequence(OracleTracker(), make_seq(tmp_path, "s", 4))
-    assert np.all(times < 0.02), times
+    _, times, _ = run_sequence(OracleTracker(clock=clock, cost=0.01), make_seq(tmp_path, "s", 4))
+    np.testing.assert_allclose(times, 0.01)
+    assert clock.now == pytest.approx(4 * 1.0 + 4 * 0.01)  # the reads did happen
+
+
+class Scripted(Tracker):
+    """Replays (box, score) results, one per update."""
+
+    name = "scripted"
+
+    def __init__(self, results: list[TrackResult]) -> None:
+        self.results = iter(results)
+
+    def init(self, frame, box) -> None:
+        pass
+
+    def update(self, frame) -> TrackResult:
+        return next(self.results)
+
+
+def test_frames_with_box_follow_the_node_rule(tmp_path):
+    """The count equals the frames on which a TrackSupervisor with the same settings outputs a
+    box, for a run that loses its target, recovers, and reports NaN and empty boxes."""
+    rng = np.random.default_rng(5)
+    scores = np.concatenate([rng.uniform(0.5, 1, 8), rng.uniform(0, 0.2, 20), rng.uniform(0.3, 1, 5),
+                             rng.uniform(0, 0.29, 4), [0.9, 0.1, 0.1]])
+    boxes = np.tile([10.0, 10.0, 20.0, 20.0], (len(scores), 1))
+    boxes[3] = np.nan  # scores 0 whatever its score says
+    boxes[30, 2] = 0.0
+    results = [TrackResult(tuple(b), s) for b, s in zip(boxes, scores)]
+    supervisor = TrackSupervisor(Scripted(results), score_threshold=0.3, lost_after=15)
+    frame = np.zeros((H, W, 3), np.uint8)
+    supervisor.start(frame, (10.0, 10.0, 20.0, 20.0))
+    published = 1 + sum(supervisor.step(frame).state is TrackState.TRACKING for _ in results)
+    run_boxes = np.vstack([[10.0, 10.0, 20.0, 20.0], boxes])
+    run_scores = np.concatenate([[1.0], scores])
+    assert frames_with_box(run_boxes, run_scores, 0.3, 15) == published
+    assert 1 < published < len(run_scores)  # it did lose the target, and recovered
+    # frames before the initialisation frame (NaN: not run) never count
+    nan_first = np.concatenate([[np.nan, np.nan], run_scores])
+    assert frames_with_box(np.vstack([np.full((2, 4), np.nan), run_boxes]), nan_first, 0.3, 15) == published
+
+
+def test_run_dataset_counts_frames_with_box_per_sequence(tmp_path):
+    seqs = [make_seq(tmp_path / "d", "a", 5), make_seq(tmp_path / "d", "b", 20)]
+    lost = [TrackResult((1.0, 1.0, 5.0, 5.0), 0.0)] * 19  # scores 0 from the first update on
+
+    def build(spec):
+        return Scripted(list(lost))
+
+    score = run_dataset(SPEC, seqs, tmp_path / "out", progress=False, tracker_factory=build)
+    # a: init + 4 low frames (not yet 15) = 5; b: init + 14 frames, then LOST for 5
+    assert score.frames_with_box_per_sequence == {"a": 5, "b": 15}
+    assert score.frames_with_box == 20 and score.n_frames == 25
+
+
+def test_every_sequence_starts_from_the_same_random_state(tmp_path):
+    """C rand() (OpenCV's MIL draws its features from it), OpenCV's RNG, numpy and Python are
+    reset, so a tracker draws the same numbers whatever ran before it."""
+    libc_rand = ctypes.CDLL(None).rand
+
+    def draws():
+        return (libc_rand(), cv2.randu(np.zeros(3), 0, 1).tolist(), np.random.rand(), random.random())
+
+    reset_random_state()
+    first = draws()
+    draws()  # what an earlier tracker would consume
+    reset_random_state()
+    assert draws() == first
+
+    class Draws(OracleTracker):
+        def init(self, frame, box) -> None:
+            super().init(frame, box)
+            self.drawn = draws()
+
+    a, b = Draws(), Draws()
+    seq = make_seq(tmp_path, "s", 3)
+    run_sequence(a, seq)
+    draws()
+    run_sequence(b, seq)
+    assert a.drawn == b.drawn == first
 
 
 def test_sequence_fps_ignores_untracked_frames():
@@ -239,7 +327,8 @@ def test_result_files_one_line_per_frame(tmp_path):
     run_dataset(SPEC, seqs, tmp_path / "out", progress=False, tracker_factory=factory([], offset=(1.5, -2.0)))
     box_lines = (tmp_path / "out" / "fake" / "a.txt").read_text().splitlines()
     time_lines = (tmp_path / "out" / "fake" / "a_time.txt").read_text().splitlines()
-    assert len(box_lines) == 7 and len(time_lines) == 7
+    score_lines = (tmp_path / "out" / "fake" / "a_score.txt").read_text().splitlines()
+    assert len(box_lines) == 7 and len(time_lines) == 7 and score_lines == ["1.000000"] * 7
     number = r"-?\d+\.\d{4}"
     assert all(re.fullmatch(",".join([number] * 4), line) for line in box_lines)
     assert box_lines[0] == "5.0000,10.0000,40.0000,30.0000"  # the init box
@@ -262,6 +351,11 @@ def test_resume_skips_finished_sequences(tmp_path):
     assert again.fps_per_sequence == first.fps_per_sequence
 
     (out / "fake" / "b.txt").unlink()  # as if interrupted before b finished
+    run_dataset(SPEC, seqs, out, progress=False, tracker_factory=factory(made))
+    assert len(made) == 1 and made[0].updates == 3
+
+    made.clear()
+    (out / "fake" / "b_score.txt").unlink()  # a result folder from before scores were kept
     run_dataset(SPEC, seqs, out, progress=False, tracker_factory=factory(made))
     assert len(made) == 1 and made[0].updates == 3
 

@@ -90,6 +90,7 @@ def test_every_tracker_runs_on_the_same_frames(dataset, tmp_path):
         assert row["update_ms"]["n"] == 9 - len(clips)  # each clip's init frame is not an update
         assert row["fps"] > 0 and row["init_ms_median"] > 0
         assert 0.0 <= row["success_auc"] <= 1.0
+        assert len(clips) <= row["frames_with_box"] <= 9  # at least each clip's init frame
 
 
 def _args(dataset: Path, out: Path, **kw) -> argparse.Namespace:
@@ -118,6 +119,9 @@ def test_the_command_writes_json_and_markdown_with_its_command_line(dataset, tmp
     text = (tmp_path / "B.md").read_text()
     assert f"Command: `{result['command']}`" in text and "> **smoke**" in text
     assert "| student_mobile |" in text and "| opencv-kcf |" in text
+    assert "| with box |" in text
+    for row in result["trackers"]:
+        assert f"| {row['frames_with_box']} of 8 |" in text
     assert (tmp_path / "trackers" / "student_mobile" / "seq_a_time.txt").is_file()
 
 
