@@ -2,6 +2,9 @@
 loop; the tracker is initialised from the first ground-truth box; scores, plots and a video.
 
 The same run, shorter, is the integration test of the foundation (test/tools/test_closed_loop.py).
+That test runs it in lockstep (``pace_topic="tracks"``: the simulator publishes the next frame
+only after the tracker answered the last one) for a fixed number of frames, so a loaded machine
+sees the same flight, only slower.
 """
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ from mlkd_tracker.tools.process_group import ProcessGroup
 from mlkd_tracker.tools.track_monitor import Recording, TrackMonitor, wait_for
 
 TRACKER_STATUS = "tracker_node: tracking"
+SIM_STATUS = "sim_node: simulator"
 
 
 @dataclass
 class DemoConfig:
-    duration_s: float = 20.0
+    duration_s: float = 20.0        # seconds of tracking; with ``frames``, the time limit
+    frames: int | None = None       # stop after this many ground-truth frames from init on
+    pace_topic: str = ""            # sim_node's lockstep (tools/sim_node.py); "" runs at 30 Hz
     launch_file: str = "sim_demo.launch.xml"
     launch_args: dict[str, str] = field(default_factory=dict)
     out_dir: Path | None = None     # default runs/demo-<time>
@@ -56,6 +62,10 @@ def run_demo(cfg: DemoConfig) -> tuple[DemoSummary, AlignedRun, Recording]:
     out_dir = cfg.out_dir or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = load_launch(cfg.launch_file, cfg.launch_args)
+    if cfg.pace_topic:
+        for spec in plan.nodes:
+            if spec.exec == "sim_node":
+                spec.params["pace_topic"] = cfg.pace_topic
     os.environ.update(plan.env)  # this process talks DDS too (same transport profile)
     group = ProcessGroup(plan, log_dir=out_dir / "logs").start()
     context = rclpy.Context()
@@ -64,7 +74,8 @@ def run_demo(cfg: DemoConfig) -> tuple[DemoSummary, AlignedRun, Recording]:
     spin = BackgroundSpin(monitor, context, name="demo_spin")
     try:
         _wait_started(monitor, group, cfg.start_timeout_s)
-        _run_for(cfg.duration_s, monitor, group, cfg.progress)
+        _run_for(cfg, monitor, group)
+        _wait_for_sim_counters(monitor, timeout=3.0)
         rec = monitor.snapshot()
     finally:
         group.stop()
@@ -90,17 +101,39 @@ def _wait_started(monitor: TrackMonitor, group: ProcessGroup, timeout: float) ->
                            f"tracks); see the node logs: {logs}")
 
 
-def _run_for(duration: float, monitor: TrackMonitor, group: ProcessGroup, progress: bool) -> None:
+def _run_for(cfg: DemoConfig, monitor: TrackMonitor, group: ProcessGroup) -> None:
+    """``duration_s`` of tracking, or (with ``frames``) until that many ground-truth frames from
+    the init frame on were recorded, ``duration_s`` at most; fails when a node process ends."""
     from tqdm import tqdm
-    end = time.monotonic() + duration
-    with tqdm(total=round(duration), unit="s", desc="closed loop", disable=not progress,
-              bar_format="{desc}: {bar} {n_fmt}/{total_fmt} s {postfix}") as bar:
+
+    end = time.monotonic() + cfg.duration_s
+    total, unit = (cfg.frames, "frames") if cfg.frames else (round(cfg.duration_s), "s")
+    with tqdm(total=total, unit=unit, desc="closed loop", disable=not cfg.progress,
+              bar_format="{desc}: {bar} {n_fmt}/{total_fmt} " + unit + " {postfix}") as bar:
         while (now := time.monotonic()) < end:
             if group.exited():
                 raise RuntimeError(f"node process ended: {[r.label for r in group.exited()]}")
-            time.sleep(min(0.5, end - now))
-            bar.n = min(round(duration - (end - time.monotonic())), bar.total)
+            if cfg.frames:
+                done = monitor.frames_since_init()
+                if done >= cfg.frames:
+                    return
+                bar.n = done
+                wait_for(lambda: monitor.frames_since_init() >= cfg.frames, min(0.5, end - now))
+            else:
+                time.sleep(min(0.5, end - now))
+                bar.n = min(round(cfg.duration_s - (end - time.monotonic())), bar.total)
             bar.set_postfix_str(f"frames {len(monitor.rec.gt)}, tracks {len(monitor.rec.tracks)}")
+
+
+def _wait_for_sim_counters(monitor: TrackMonitor, timeout: float) -> None:
+    """In lockstep, wait for a simulator status published after the tracker's last one, so that
+    its counters (frames, pace timeouts) cover everything the tracker's counters count."""
+    def fresh() -> bool:
+        statuses = monitor.snapshot().diagnostics
+        sim, tracker = statuses.get(SIM_STATUS, {}), statuses.get(TRACKER_STATUS, {})
+        return ("paced_by" not in sim or not tracker
+                or int(sim["_stamp_ns"]) > int(tracker["_stamp_ns"]))
+    wait_for(fresh, timeout)
 
 
 def _diag_float(rec: Recording, key: str) -> float:

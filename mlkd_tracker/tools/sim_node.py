@@ -4,6 +4,15 @@ Publishes ``image_raw``, ``camera_info`` and ``ground_truth`` (vision_msgs/Detec
 shared header per frame, and turns its gimbal by the rates on ``cmd_gimbal``
 (see nodes/gimbal_command.py). A target outside the frame is published as a zero-size box: an
 invalid ground-truth frame in the evaluation protocol.
+
+Lockstep pacing, for tests and benchmarks (off by default: the simulator is a camera and runs at
+``fps`` whatever its consumers do): with ``pace_topic`` set (e.g. ``tracks``), a frame is
+published on a tick only while fewer than ``pace_max_in_flight`` frames await a message stamped
+like them on that topic; an answered frame is replaced at once if its tick has passed. The scene
+advances one ``1 / fps`` step per published frame, so a slow or loaded machine sees the same
+flight, just slower, and the consumer processes every frame instead of skipping to the newest.
+A frame with no answer for ``pace_timeout_s`` (lost on the way, or published before the consumer
+started) stops counting as in flight, so the simulator never stalls; diagnostics count those.
 """
 from __future__ import annotations
 
@@ -13,10 +22,11 @@ from dataclasses import dataclass
 
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2D
+from vision_msgs.msg import Detection2D, Detection2DArray
 
 from mlkd_tracker.nodes.camera_node import pinhole_camera_info
 from mlkd_tracker.nodes.detection_conversion import make_detection
@@ -48,6 +58,14 @@ class SimNodeConfig:
                            read_only=True)
     command_timeout_s: float = param(0.5, "A cmd_gimbal older than this is treated as zero rates.",
                                      range=(0.01, 60.0))
+    pace_topic: str = param("", "Lockstep for tests and benchmarks: publish a frame only while "
+                            "fewer than pace_max_in_flight frames await a vision_msgs/"
+                            "Detection2DArray stamped like them on this topic (e.g. 'tracks'); "
+                            "empty: free-running at fps.", read_only=True)
+    pace_max_in_flight: int = param(1, "Frames published but not yet answered on pace_topic.",
+                                    range=(1, 1000), read_only=True)
+    pace_timeout_s: float = param(2.0, "A frame unanswered on pace_topic for this long no longer "
+                                  "holds the next one back.", range=(0.01, 600.0))
 
     def validate(self) -> None:
         if self.darkness not in DARKNESS_LEVELS:
@@ -77,6 +95,13 @@ class SimNode(Node):
         self._rates, self._rates_time = (0.0, 0.0), 0.0
         self._bad_cmds, self._bad_cmd_time = 0, -math.inf
         self._frames, self._rate, self._render_ms = 0, RateMeter(), RollingWindow()
+        # lockstep pacing (pace_topic): stamp (ns) -> monotonic publish time of unanswered frames
+        self._in_flight: dict[int, float] = {}
+        self._due = False  # a tick passed while the frames in flight held the next one back
+        self._pace_timeouts = 0
+        if self.cfg.pace_topic:
+            self.create_subscription(Detection2DArray, self.cfg.pace_topic, self._on_answer,
+                                     OUTPUT_QOS)
         self.create_timer(1.0 / self.cfg.fps, self._tick)
         self.diagnostics = DiagnosticsPublisher(self, "simulator", self._health)
 
@@ -99,12 +124,38 @@ class SimNode(Node):
         return res
 
     def _tick(self) -> None:
+        if self.cfg.pace_topic and not self._may_publish():
+            self._due = True
+            return
+        self._publish_frame()
+
+    def _on_answer(self, msg: Detection2DArray) -> None:
+        try:
+            stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        except (ValueError, OverflowError):
+            return  # not an answer to any frame of ours
+        if self._in_flight.pop(stamp, None) is not None and self._due and self._may_publish():
+            self._publish_frame()
+
+    def _may_publish(self) -> bool:
+        now = time.monotonic()
+        for stamp in [s for s, t in self._in_flight.items()
+                      if now - t > self.cfg.pace_timeout_s]:
+            del self._in_flight[stamp]
+            self._pace_timeouts += 1
+        return len(self._in_flight) < self.cfg.pace_max_in_flight
+
+    def _publish_frame(self) -> None:
+        self._due = False
         fresh = time.monotonic() - self._rates_time < self.cfg.command_timeout_s
         pan, tilt = self._rates if fresh else (0.0, 0.0)
         t0 = time.perf_counter()
         frame = self.scene.step(pan, tilt)
         self._render_ms.add((time.perf_counter() - t0) * 1e3)
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.cfg.frame_id)
+        now = self.get_clock().now()
+        header = Header(stamp=now.to_msg(), frame_id=self.cfg.frame_id)
+        if self.cfg.pace_topic:
+            self._in_flight[now.nanoseconds] = time.monotonic()
         self.image_pub.publish(array_to_image(frame.image, "bgr8", header))
         fx, fy, cx, cy = self.scene.intrinsics()
         self.info_pub.publish(pinhole_camera_info(self.cfg.width, self.cfg.height,
@@ -118,10 +169,13 @@ class SimNode(Node):
         pan, tilt = self.scene.gimbal
         recent = time.monotonic() - self._bad_cmd_time < 5.0
         level, message = (WARN, "non-finite cmd_gimbal ignored") if recent else (OK, "publishing")
-        return Health(level, message, {"frames": self._frames, "bad_cmds": self._bad_cmds,
-                                         "rate_hz": self._rate.rate(time.monotonic()),
-                                         "render_p50_ms": render_p50, "pan_rad": pan,
-                                         "tilt_rad": tilt})
+        values = {"frames": self._frames, "bad_cmds": self._bad_cmds,
+                  "rate_hz": self._rate.rate(time.monotonic()), "render_p50_ms": render_p50,
+                  "pan_rad": pan, "tilt_rad": tilt}
+        if self.cfg.pace_topic:
+            values |= {"paced_by": self.cfg.pace_topic, "in_flight": len(self._in_flight),
+                       "pace_timeouts": self._pace_timeouts}
+        return Health(level, message, values)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ class Recording:
     tracks: dict[int, tuple[float, float, float, float] | None] = field(default_factory=dict)
     track_received: dict[int, float] = field(default_factory=dict)  # stamp -> arrival (ns, ROS clock)
     frames: dict[int, np.ndarray] = field(default_factory=dict)     # downscaled, for the video
-    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # node status -> values
+    # node status -> its values, plus "_level", "_message" and "_stamp_ns" (the message's stamp)
+    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
     track_frame_ids: set[str] = field(default_factory=set)
     init_stamp: int | None = None
     image_size: tuple[int, int] | None = None  # (width, height)
@@ -98,12 +99,19 @@ class TrackMonitor(Node):
             self.rec.image_size = (frame.shape[1], frame.shape[0])
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds
         with self._lock:
             for status in msg.status:
                 self.rec.diagnostics[status.name] = {kv.key: kv.value for kv in status.values} | {
                     "_level": str(int.from_bytes(status.level, "little")
                                   if isinstance(status.level, bytes) else status.level),
-                    "_message": status.message}
+                    "_message": status.message, "_stamp_ns": str(stamp)}
+
+    def frames_since_init(self) -> int:
+        """Ground-truth frames recorded from the init frame on (0 before the init)."""
+        with self._lock:
+            init = self.rec.init_stamp
+            return 0 if init is None else sum(1 for s in self.rec.gt if s >= init)
 
     def snapshot(self) -> Recording:
         with self._lock:
