@@ -12,7 +12,10 @@ messages (so its drop counter is read exactly at the window's ends), after a war
 - per frame, from message metadata: the frame's header stamp (capture), the DDS source timestamp
   of each node's output for that frame (the moment the node published it) and its arrival here.
   Frame age = source timestamp − stamp (stamp → publish); "delivered" = arrival − stamp;
-- processed rate and frames without an output; the tracker's dropped-frame counter;
+- processed rate and frames without an output; the tracker's dropped-frame counter, and the
+  frames it can have counted (``droppable_frames``: a frame is dropped only when a newer one is
+  taken, so the frames counted over the window have no output and are newer than the last frame
+  the tracker had answered, by DDS source time, when the window opened);
 - CPU % and RSS per process from ``/proc`` (``eval.proc_stats``), sampled on a timer, so soak
   mode can compare the first and the last minute (memory growth, latency drift).
 
@@ -250,6 +253,10 @@ def summarise(cfg: NodeBenchConfig, first, last, timings: dict[str, list[Timing]
     def rate(n: int) -> float | None:
         return n / window_s if window_s > 0 else None
 
+    all_tracks = _first_by_stamp(timings["tracks"])
+    answered_before = max((s for s, e in all_tracks.items() if e[1] < t0_ns), default=-1)
+    droppable = sum(1 for s in _first_by_stamp(timings["ground_truth"])
+                    if answered_before < s < t1_ns and s not in all_tracks)
     dropped = None
     if _float(v0, "dropped_frames") is not None and _float(v1, "dropped_frames") is not None:
         dropped = int(_float(v1, "dropped_frames") - _float(v0, "dropped_frames"))
@@ -264,7 +271,7 @@ def summarise(cfg: NodeBenchConfig, first, last, timings: dict[str, list[Timing]
                          "processed_frames": len(tracks), "processed_hz": rate(len(tracks)),
                          "frames_with_box": len(boxed),
                          "unanswered_frames": len(frames) - len(tracks),
-                         "dropped_frames": dropped,
+                         "dropped_frames": dropped, "droppable_frames": droppable,
                          "frame_age_ms": distribution(ages(tracks, 1)),
                          "delivered_age_ms": distribution(ages(tracks, 2)),
                          "inference_p50_ms": _float(v1, "inference_p50_ms"),
