@@ -3,7 +3,7 @@
 tracker_node owns one :class:`Acquisition`. It decides whether a ``detections`` message is wanted
 now (:meth:`Acquisition.mode`: IDLE with ``auto_acquire``, or LOST with ``redetect_when_lost``),
 turns a wanted one into an :class:`InitRequest` (the same request a ``~/init`` becomes, so it is
-matched against the frame history and caught up by the node's init path), picks the detection
+matched against the frame history and caught up by runtime/init_scheduler.py), picks the detection
 to start on (runtime/target_acquisition.py chooses) and keeps what diagnostics show about it:
 acquisitions, re-detections, bad detections and the ``~/stop`` pause.
 
@@ -15,29 +15,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vision_msgs.msg import Detection2DArray
 
 from mlkd_tracker.nodes.detection_conversion import bbox_to_box
 from mlkd_tracker.nodes.image_input import InvalidStampError, RecentError, stamp_ns
+from mlkd_tracker.runtime.init_scheduler import Box, InitRequest
 from mlkd_tracker.runtime.target_acquisition import (AcquisitionConfig, Detection, Selection,
                                                      parse_classes, select_target)
 from mlkd_tracker.runtime.track_supervisor import TrackState
 
-if TYPE_CHECKING:
-    from mlkd_tracker.nodes.tracker_node import TrackerNodeConfig
-
-Box = tuple[float, float, float, float]
+__all__ = ["AcquisitionSettings", "Acquisition", "Choice", "InitRequest"]
 
 
-@dataclass
-class InitRequest:
-    """A request to start a track on the frame stamped ``stamp_ns`` (0: the newest frame)."""
-    stamp_ns: int
-    box: Box | None  # None: choose among ``detections``
-    received: float  # monotonic seconds
-    detections: tuple[Detection, ...] | None = None  # set: from ``detections``, not ~/init
+class AcquisitionSettings(Protocol):
+    """The tracker node's parameters this module reads (its TrackerNodeConfig has them), named
+    here so that this module does not import the node."""
+    auto_acquire: bool
+    acquire_classes: str
+    acquire_policy: str
+    acquire_min_score: float
+    redetect_when_lost: bool
+    redetect_max_distance_px: float
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Choice:
 class Acquisition:
     """tracker_node's auto-acquisition and re-detection state, settings and counters."""
 
-    def __init__(self, cfg: TrackerNodeConfig, logger, errors: RecentError) -> None:
+    def __init__(self, cfg: AcquisitionSettings, logger, errors: RecentError) -> None:
         self.cfg = cfg  # replaced by on_config
         self._logger, self._errors = logger, errors
         self.paused = False  # set by ~/stop: auto-acquire waits for ~/reset or ~/init
@@ -165,7 +165,7 @@ class Acquisition:
         self.acquisitions = self.redetections = self.bad_detections = 0
         self.last_acquisition = ""
 
-    def on_config(self, cfg: TrackerNodeConfig) -> None:
+    def on_config(self, cfg: AcquisitionSettings) -> None:
         if cfg.auto_acquire and not self.cfg.auto_acquire:
             self.paused = False  # switching it on means "acquire now"
         self.cfg = cfg

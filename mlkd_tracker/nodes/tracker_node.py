@@ -1,8 +1,15 @@
 """tracker_node: follows one target on the newest camera frame and publishes ``tracks``.
 
+The tracker is the ``tracker`` parameter, a spec of the one tracker factory
+(runtime/tracker_factory.py: ``opencv:csrt``, ``onnx:models/student_mobile``,
+``enhanced:<enhancer.onnx>+<model>``, ...), the same specs ``mlkd-tracker eval`` and ``bench
+trackers`` take. Left empty, the older ``backend`` / ``opencv_algorithm`` / ``model_path`` /
+``enhancer_path`` parameters describe it.
+
 Callbacks only store frames; one worker thread tracks the newest frame and publishes with that
 frame's header. Initialisation requests (``~/init``) carry the stamp of the frame the box was drawn
-on; the worker finds that frame in a short history, starts there and catches up.
+on; the worker finds that frame in a short history, starts there and catches up
+(runtime/init_scheduler.py decides when and where; this node starts, tracks and publishes).
 
 Detection-driven tracking (both off by default): with ``auto_acquire`` an IDLE tracker starts on
 the best detection on ``detections``; with ``redetect_when_lost`` a LOST track starts a new
@@ -17,7 +24,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -27,7 +33,6 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
-from mlkd_tracker.resources import resolve_model
 from mlkd_tracker.nodes.detection_conversion import bbox_to_box, make_track_array
 from mlkd_tracker.nodes.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.nodes.image_conversion import array_to_image
@@ -37,18 +42,26 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
 from mlkd_tracker.nodes.node_main import run_node
 from mlkd_tracker.nodes.params import ParameterError, declare_config, param
 from mlkd_tracker.nodes.qos import OUTPUT_QOS
-from mlkd_tracker.nodes.tracker_acquisition import Acquisition, Choice, InitRequest
-from mlkd_tracker.runtime.boxes import InvalidBoxError
+from mlkd_tracker.nodes.tracker_acquisition import Acquisition, Choice
 from mlkd_tracker.runtime.frame_history import Entry
+from mlkd_tracker.runtime.init_scheduler import InitRequest, InitScheduler
 from mlkd_tracker.runtime.opencv_trackers import available_opencv_trackers
 from mlkd_tracker.runtime.target_acquisition import POLICIES
 from mlkd_tracker.runtime.track_supervisor import TrackOutput, TrackState, TrackSupervisor
-from mlkd_tracker.runtime.tracker_factory import BACKENDS, create_tracker
+from mlkd_tracker.runtime.tracker_factory import BACKENDS, build, spec_from_parameters
+
+#: the older parameters the ``tracker`` spec replaces
+LEGACY_TRACKER_PARAMS = ("backend", "opencv_algorithm", "model_path", "enhancer_path")
 
 
 @dataclass
 class TrackerNodeConfig:
-    backend: str = param("opencv", "Tracker implementation.", choices=BACKENDS, read_only=True)
+    tracker: str = param("", "Tracker spec, as for mlkd-tracker eval: opencv:csrt|kcf|mil|mosse, "
+                         "onnx:<model stem>, enhanced:<enhancer.onnx>+<model stem>. Set, it "
+                         "replaces backend, opencv_algorithm, model_path and enhancer_path.",
+                         read_only=True)
+    backend: str = param("opencv", "Tracker implementation when 'tracker' is empty.",
+                         choices=BACKENDS, read_only=True)
     opencv_algorithm: str = param("csrt", "OpenCV tracker when backend is opencv.",
                                   choices=("csrt", "kcf", "mil", "mosse"), read_only=True)
     model_path: str = param("", "Model file for neural backends (empty for opencv).",
@@ -88,32 +101,52 @@ class TrackerNodeConfig:
                                             range=(0.0, 100000.0))
 
     def validate(self) -> None:
+        if self.tracker:
+            return  # the factory checks the spec when the node builds its tracker
         if self.backend == "opencv" and self.opencv_algorithm not in available_opencv_trackers():
             raise ParameterError(f"parameter 'opencv_algorithm' = '{self.opencv_algorithm}' is not "
                                  f"in this OpenCV build; available: {available_opencv_trackers()}")
+
+
+def tracker_spec(cfg: TrackerNodeConfig) -> tuple[str, list[str]]:
+    """The spec the node builds its tracker from, and the older parameters it ignores because
+    ``tracker`` is set (those that differ from their defaults, for a warning)."""
+    if not cfg.tracker:
+        try:
+            return spec_from_parameters(cfg.backend, cfg.opencv_algorithm, cfg.model_path,
+                                        cfg.enhancer_path), []
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from exc
+    defaults = TrackerNodeConfig()
+    return cfg.tracker, [name for name in LEGACY_TRACKER_PARAMS
+                         if getattr(cfg, name) != getattr(defaults, name)]
 
 
 class TrackerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("tracker_node", **kwargs)
         self.cfg = declare_config(self, TrackerNodeConfig, on_change=self._on_config)
+        spec, ignored = tracker_spec(self.cfg)
+        if ignored:
+            self.get_logger().warning(f"parameter 'tracker' = '{spec}' is set, so "
+                                      f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} "
+                                      "ignored")
         try:
-            enhancer = self.cfg.enhancer_path and resolve_model(self.cfg.enhancer_path)
-            tracker = create_tracker(self.cfg.backend, self.cfg.opencv_algorithm,
-                                     resolve_model(self.cfg.model_path), enhancer)
+            tracker = build(spec)
         except ValueError as exc:
-            raise ParameterError(str(exc)) from exc
+            what = f"parameter 'tracker' = '{spec}': " if self.cfg.tracker else ""
+            raise ParameterError(f"{what}{exc}") from exc
         self.supervisor = TrackSupervisor(tracker, self.cfg.score_threshold,
                                           self.cfg.lost_after_frames)
-        self._lock = threading.Lock()  # guards supervisor, acquisition and pending inits
-        self._pending: deque[InitRequest] = deque(maxlen=4)
-        self._pending_detections: InitRequest | None = None  # the newest only (real-time rule)
+        self._lock = threading.Lock()  # guards supervisor and acquisition
         self.errors = RecentError(self.get_logger())
         self.acquisition = Acquisition(self.cfg, self.get_logger(), self.errors)
 
         self.images = ImageInput(self, self.errors, self.cfg.image_qos, self.cfg.compressed_input,
                                  history_size=self.cfg.frame_buffer_size)
         self.history = self.images.frames  # matched against ~/init and detections stamps
+        self.inits = InitScheduler(self.history, self.cfg.init_stamp_tolerance_ms,
+                                   self.cfg.init_wait_ms)
         self.create_subscription(Detection2D, "~/init", self._on_init, 10)
         # Always subscribed (cheap: ignored unless auto_acquire or redetect_when_lost is on), so
         # both can be switched on at run time.
@@ -132,21 +165,17 @@ class TrackerNode(Node):
         stamp = self.images.stamp_or_none(msg.header, "~/init refused")
         if stamp is None:
             return
-        box = bbox_to_box(msg.bbox)
-        with self._lock:
-            self._pending.append(InitRequest(stamp, box, time.monotonic()))
+        self.inits.add(InitRequest(stamp, bbox_to_box(msg.bbox), time.monotonic()))
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         req = self.acquisition.request(msg, self.supervisor.state)
         if req is not None:
-            with self._lock:
-                self._pending_detections = req
+            self.inits.add(req)
 
     def _on_stop(self, _req, res: Trigger.Response) -> Trigger.Response:
         with self._lock:
             self.supervisor.stop()
-            self._pending.clear()
-            self._pending_detections = None
+            self.inits.clear()
             self.acquisition.stop()
         res.success, res.message = True, f"stopped; episode {self.supervisor.episode} ended"
         if self.cfg.auto_acquire:
@@ -157,8 +186,7 @@ class TrackerNode(Node):
     def _on_reset(self, _req, res: Trigger.Response) -> Trigger.Response:
         with self._lock:
             self.supervisor.stop()
-            self._pending.clear()
-            self._pending_detections = None
+            self.inits.clear()
             self.acquisition.reset()
             self.images.reset()  # frame buffer, frame counters, last error
         res.success, res.message = True, "reset: track stopped, frame buffer and counters cleared"
@@ -169,12 +197,14 @@ class TrackerNode(Node):
         with self._lock:
             self.acquisition.on_config(cfg)
             self.cfg = cfg
+            self.inits.tolerance_ms, self.inits.wait_ms = (cfg.init_stamp_tolerance_ms,
+                                                           cfg.init_wait_ms)
             self.supervisor.score_threshold = cfg.score_threshold
             self.supervisor.lost_after = cfg.lost_after_frames
 
     # ---- worker -------------------------------------------------------------------------------
     def _work_once(self) -> None:
-        self._serve_init_requests()
+        self.inits.serve(self)
         entry = self.images.next_frame()
         if entry is not None:
             self._process(entry, publish=True)
@@ -204,90 +234,36 @@ class TrackerNode(Node):
         if self.debug_pub.get_subscription_count() > 0:  # lazy: draw only when someone looks
             self.debug_pub.publish(array_to_image(_draw(frame, out), "bgr8", header))
 
-    def _serve_init_requests(self) -> None:
-        with self._lock:
-            requests = list(self._pending)
-            self._pending.clear()
-            detections, self._pending_detections = self._pending_detections, None
-        for req in requests:
-            if self._try_init(req):
-                continue
-            if (time.monotonic() - req.received) * 1e3 < self.cfg.init_wait_ms:
-                with self._lock:
-                    self._pending.append(req)
-            else:
-                self._refuse_init(req)
-        if detections is None:
-            return
-        with self._lock:
-            if self._pending:  # a manual ~/init waiting for its frame always wins
-                return
-        if self._try_init(detections):
-            return
-        if (time.monotonic() - detections.received) * 1e3 < self.cfg.init_wait_ms:
-            with self._lock:
-                if self._pending_detections is None:  # unless a newer message replaced it
-                    self._pending_detections = detections
-        else:
-            self._refuse_init(detections)
+    # ---- the init scheduler's handler (runtime/init_scheduler.py) ----------------------------
+    def read(self, entry: Entry) -> np.ndarray | None:
+        return self.images.to_bgr(entry.item, self.cfg.depth_scaling)
 
-    def _try_init(self, req: InitRequest) -> bool:
-        """True when the request is settled (started or refused), False to retry later."""
-        if req.stamp_ns == 0:  # unstamped: drawn on "now"
-            entries = self.history.after(0)
-            entry = entries[-1] if entries else None
-        else:
-            entry = self.history.find(req.stamp_ns, int(self.cfg.init_stamp_tolerance_ms * 1e6))
-        if entry is None:
-            span = self.history.span_ns()
-            if span is not None and req.stamp_ns and req.stamp_ns < span[0]:
-                self._refuse_init(req)  # older than anything held: it will never match
-                return True
-            return False  # its frame may still arrive
-        frame = self.images.to_bgr(entry.item, self.cfg.depth_scaling)
-        if frame is None:
-            self._refuse(req, f"its frame (stamp {entry.stamp_ns} ns) could not be read")
-            return True
+    def start(self, req: InitRequest, frame: np.ndarray) -> str | None:
         choice: Choice | None = None
-        try:
-            with self._lock:
-                if req.detections is None:
-                    box = req.box
-                else:
-                    choice = self.acquisition.choose(req, self.supervisor.state, frame.shape[1],
-                                                     frame.shape[0])
-                    if choice is None:  # nothing to start on, or no longer wanted
-                        return True
-                    box = choice.box
-                episode = self.supervisor.start(frame, box)
-                how = self.acquisition.started(episode, box, choice)
-        except InvalidBoxError as exc:
-            self._refuse(req, str(exc))
-            return True
-        catch_up = self.history.after(entry.seq)
-        for i, later in enumerate(catch_up):
-            self._process(later, publish=i == len(catch_up) - 1)
-        self.images.taken_up_to(catch_up[-1].seq if catch_up else entry.seq)
-        self.get_logger().info(f"episode {episode} {how} on frame stamped {entry.stamp_ns} ns, "
-                               f"caught up {len(catch_up)} frames")
-        return True
+        with self._lock:
+            if req.detections is None:
+                box = req.box
+            else:
+                choice = self.acquisition.choose(req, self.supervisor.state, frame.shape[1],
+                                                 frame.shape[0])
+                if choice is None:  # nothing to start on, or no longer wanted
+                    return None
+                box = choice.box
+            episode = self.supervisor.start(frame, box)
+            return f"episode {episode} {self.acquisition.started(episode, box, choice)}"
 
-    def _refuse(self, req: InitRequest, reason: str) -> None:
+    def catch_up(self, start: Entry, later: list[Entry], how: str) -> None:
+        for i, entry in enumerate(later):
+            self._process(entry, publish=i == len(later) - 1)
+        self.images.taken_up_to(later[-1].seq if later else start.seq)
+        self.get_logger().info(f"{how} on frame stamped {start.stamp_ns} ns, "
+                               f"caught up {len(later)} frames")
+
+    def refuse(self, req: InitRequest, reason: str) -> None:
         if req.detections is None:
             self.errors.report(f"~/init refused: {reason}")
         else:
             self.acquisition.problem(f"detections ignored: {reason}")
-
-    def _refuse_init(self, req: InitRequest) -> None:
-        span = self.history.span_ns()
-        held = "no frames yet" if span is None else f"frames stamped {span[0]}..{span[1]} ns"
-        if req.detections is not None:
-            self.acquisition.problem(f"detections ignored: no buffered frame stamped "
-                                     f"{req.stamp_ns} ns ({held}); a detector must publish with "
-                                     "the header of the frame it ran on")
-            return
-        self.errors.report(f"~/init refused: no buffered frame stamped {req.stamp_ns} ns ({held}); "
-                           "stamp the init with the header of the frame the box was drawn on")
 
     # ---- diagnostics --------------------------------------------------------------------------
     def _health(self) -> Health:
