@@ -5,14 +5,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import onnx  # the export's dependency (requirements/train.txt): a broken install must fail here
+import onnxruntime as ort  # the runtime's hard dependency: never skipped
 import pytest
 import torch
 
 from mlkd_tracker.train.nets import (SearchBranch, TemplateBranch, build_tracker, get_preset,
                                recalibrate_batchnorm)
-
-ort = pytest.importorskip("onnxruntime")
-onnx = pytest.importorskip("onnx")
 
 
 def _session(path) -> "ort.InferenceSession":
