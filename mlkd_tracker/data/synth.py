@@ -10,13 +10,19 @@
     <out>/<split>/<seq>/absence.label     1 = target out of view or hidden (< min_visible)
     <out>/<split>/<seq>/cover.label       visible fraction in eighths, 0..8 (GOT-10k convention)
 
-Why these choices (reference/tracker_budget.md): the splits share no source photo, so val/test
+Why these choices: the splits share no source photo (and, with aerial textures, no texture
+file: ``sim.texture_folder`` splits them by a hash of the file name), so val/test
 scores measure generalisation to unseen textures, not memorised ones; every sequence draws its
 own darkness preset variant, target size (log-uniform from ~12 px to ~35 % of the frame height,
 so both small aerial and large close-up targets are seen), occluders, fast-motion bursts and
-drone drift/yaw. A camera operator keeps the target roughly centred with the runtime's gimbal PID
-in most sequences (as in real UAV footage, where the background moves) and sometimes looks away
-and back, which puts out-of-view frames and re-appearances into the data. Everything derives
+drone drift/yaw. With aerial textures (``textures``, by default the fetched FlightGear set if
+present; the photo mosaic otherwise, with one logged warning) the ground is one real orthophoto
+per sequence and the scale is physical: the target is a car of 3.9..5 m, the altitude is the one
+at which it has the drawn pixel size (12..250 m), the ground resolution follows the altitude,
+and a share of the sequences looks obliquely (``oblique_frac``). A camera operator keeps the
+target roughly centred with the runtime's gimbal PID in most sequences (as in real UAV footage,
+where the background moves) and sometimes looks away and back, which puts out-of-view frames and
+re-appearances into the data. Everything derives
 from ``cfg.seed``: the same seed gives byte-identical files (on the same OpenCV build).
 """
 
@@ -35,14 +41,16 @@ from tqdm import tqdm
 from mlkd_tracker.data.dataset_output import content_config, prepare_output
 from mlkd_tracker.data.results_io import write_boxes
 from mlkd_tracker.runtime.follow_controller import FollowController, PidGains
+from mlkd_tracker.sim.camera import nadir_gsd
 from mlkd_tracker.sim.ground import GroundConfig
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, sample_lowlight
 from mlkd_tracker.sim.photos import available_photos
 from mlkd_tracker.sim.scene import NightScene, SimConfig
+from mlkd_tracker.sim.texture_folder import TextureFolder, resolve_textures
 
-__all__ = ["SynthConfig", "generate", "photo_split", "SPLITS", "VERSION"]
+__all__ = ["SynthConfig", "generate", "photo_split", "texture_split", "SPLITS", "VERSION"]
 
-VERSION = 1
+VERSION = 2  # 2: aerial textures, physical scale, oblique views
 SPLITS = ("train", "val", "test")
 
 
@@ -71,6 +79,11 @@ class SynthConfig:
     follow_frac: float = 0.75  # share of sequences whose operator keeps the target centred
     look_away_frac: float = 0.25  # share of sequences with one look-away-and-back
     min_visible: float = 0.1  # frames with less of the target visible are labelled absent
+    textures: str | None = "auto"  # aerial texture folder, "auto" or None (photo mosaic ground)
+    altitude_m: tuple[float, float] = (12.0, 250.0)  # with textures: altitudes allowed
+    car_length_m: tuple[float, float] = (3.9, 5.0)  # with textures: the target's real length
+    oblique_frac: float = 0.5  # with textures: share of sequences with an oblique camera ...
+    oblique_tilt_deg: tuple[float, float] = (10.0, 35.0)  # ... tilted this far from nadir
     overwrite: bool = False  # replace an existing data set in ``out``
     progress: bool = True
 
@@ -85,7 +98,10 @@ class SynthConfig:
               and 0 < self.target_size_max_frac <= 1 and self.max_occluders >= 0
               and 0 <= self.min_visible <= 1 and self.ground_size >= 64
               and all(0 <= f <= 1 for f in (self.fast_motion_frac, self.follow_frac,
-                                            self.look_away_frac)))
+                                            self.look_away_frac, self.oblique_frac))
+              and 0 < self.altitude_m[0] <= self.altitude_m[1]
+              and 0 < self.car_length_m[0] <= self.car_length_m[1]
+              and 0 <= self.oblique_tilt_deg[0] <= self.oblique_tilt_deg[1] < 40)
         if not ok:
             raise ValueError(f"invalid SynthConfig: {self}")
 
@@ -107,6 +123,16 @@ def photo_split(seed: int, names: list[str] | None = None) -> dict[str, list[str
     n_val = n_test = max(2, round(len(names) / 6))
     return {"train": sorted(shuffled[n_val + n_test:]), "val": sorted(shuffled[:n_val]),
             "test": sorted(shuffled[n_val:n_val + n_test])}
+
+
+def texture_split(folder: TextureFolder) -> dict[str, list[str]]:
+    """The folder's disjoint train/val/test texture lists; ValueError if one is empty."""
+    splits = folder.split_names()
+    empty = [s for s, names in splits.items() if not names]
+    if empty:
+        raise ValueError(f"{folder.root}: no textures in split(s) {empty}; need >= 3 images "
+                         f"for three disjoint splits")
+    return splits
 
 
 class _Operator:
@@ -143,12 +169,33 @@ class _Operator:
         return self.pid.update(u, v, fx, fy, cx, cy, self.dt)
 
 
+def _aerial_view(cfg: SynthConfig, rng: np.random.Generator, length: float,
+                 oblique: bool) -> tuple[float, dict]:
+    """Altitude, ground resolution and tilt at which a real car is ``length`` px long."""
+    car_m = float(rng.uniform(*cfg.car_length_m))
+    per_m = nadir_gsd(1.0, 60.0, cfg.width)  # image m/px per metre of altitude
+    altitude = min(max(car_m / length / per_m, cfg.altitude_m[0]), cfg.altitude_m[1])
+    gsd = altitude * per_m
+    tilt = float(rng.uniform(*cfg.oblique_tilt_deg)) if oblique else 0.0
+    view = dict(altitude_m=round(altitude, 2), ground_res_m=round(gsd, 5),
+                camera_tilt_deg=round(tilt, 2), target_length_m=round(car_m, 2))
+    return car_m / gsd, view
+
+
 def _sim_config(cfg: SynthConfig, rng: np.random.Generator, level: str, fast_motion: bool,
-                photos: list[str]) -> tuple[SimConfig, dict]:
+                photos: list[str], textures: list[str] | None = None,
+                folder: TextureFolder | None = None, oblique: bool = False
+                ) -> tuple[SimConfig, dict]:
     """One sequence's scene recipe (and a JSON-able summary of it)."""
     hi = max(cfg.target_size_max_frac * cfg.height, 1.0)
     lo = min(cfg.target_size_min_px, hi)
     length = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    aerial: dict = {}
+    scene_kw: dict = {"textures": None}
+    if folder is not None:
+        length, aerial = _aerial_view(cfg, rng, length, oblique)
+        scene_kw = {k: aerial[k] for k in ("altitude_m", "ground_res_m", "camera_tilt_deg")}
+        scene_kw.update(textures=str(folder.root), texture_names=list(textures), vehicle_prob=1.0)
     fast = float(rng.uniform(0.2, 0.8)) if fast_motion else 0.0
     recipe = dict(
         level=level, target_size_px=round(length, 2),
@@ -162,7 +209,9 @@ def _sim_config(cfg: SynthConfig, rng: np.random.Generator, level: str, fast_mot
         photos=list(photos), target_size_px=(length, length), occluders=recipe["occluders"],
         fast_motion_prob=fast, target_speed_px=recipe["target_speed_px"],
         drone_drift_px=recipe["drone_drift_px"], drone_yaw_rate_deg=recipe["drone_yaw_rate_deg"],
-        vibration_deg=recipe["vibration_deg"], lowlight=sample_lowlight(rng, level))
+        vibration_deg=recipe["vibration_deg"], lowlight=sample_lowlight(rng, level),
+        **scene_kw)
+    recipe.update(aerial)
     return sim, recipe
 
 
@@ -198,7 +247,12 @@ def _render(cfg: SynthConfig, rng: np.random.Generator, sim: SimConfig, n: int, 
     (folder / "absence.label").write_text("".join(f"{v}\n" for v in absence))
     (folder / "cover.label").write_text("".join(f"{v}\n" for v in cover))
     used = scene.sources_used
-    return dict(sim_seed=scene.seed, follow=operator.follow, look_away=operator.away is not None,
+    extra = {}
+    if scene.aerial is not None:
+        extra = {"ground": scene.ground_info()}
+        used = {"ground": (), "target": used["target"], "occluders": used["occluders"]}
+    return dict(**extra, sim_seed=scene.seed, follow=operator.follow,
+                look_away=operator.away is not None,
                 absent_frames=int(absence.sum()), out_of_view_frames=int((boxes[:, 2] <= 0).sum()),
                 sources=sorted(set(used["ground"]) | set(used["target"]) | set(used["occluders"])))
 
@@ -216,10 +270,15 @@ def generate(cfg: SynthConfig) -> Path:
     prepare_output(cfg.out, [cfg.out / "meta.json"] + [cfg.out / s for s in SPLITS],
                    cfg.overwrite)
     photos = photo_split(cfg.seed)
+    folder = resolve_textures(cfg.textures)
+    textures = texture_split(folder) if folder is not None else None
     levels = list(DARKNESS_LEVELS)
     config = content_config(cfg)
     meta: dict = {"version": VERSION, "seed": cfg.seed, "photos": photos, "counts": {},
-                  "sequences": {}, "config": config}
+                  "sequences": {}, "config": config,
+                  "ground": "photo_mosaic" if folder is None else "aerial"}
+    if folder is not None:
+        meta["textures"] = {"root": str(folder.root), "indexed": folder.indexed, **textures}
     total = sum(cfg.split_size(s)[0] for s in SPLITS)
     bar = tqdm(total=total, desc="synth sequences", unit="seq", disable=not cfg.progress)
     for si, split in enumerate(SPLITS):
@@ -232,12 +291,14 @@ def generate(cfg: SynthConfig) -> Path:
         offset = int(split_rng.integers(len(levels)))
         fast, follow, away = (_pick(split_rng, n_seq, f) for f in (
             cfg.fast_motion_frac, cfg.follow_frac, cfg.look_away_frac))
+        oblique = _pick(split_rng, n_seq, cfg.oblique_frac) if folder is not None else set()
         names, recipes = [], {}
         for i in range(n_seq):
             rng = np.random.default_rng([cfg.seed, si, i])
             name = f"night_{split}_{i + 1:04d}"
             level = levels[(i + offset) % len(levels)]
-            sim, recipe = _sim_config(cfg, rng, level, i in fast, photos[split])
+            sim, recipe = _sim_config(cfg, rng, level, i in fast, photos[split],
+                                      textures[split] if textures else None, folder, i in oblique)
             recipe.update(_render(cfg, rng, sim, n_frames, split_dir / name, i in follow,
                                   i in away))
             names.append(name)

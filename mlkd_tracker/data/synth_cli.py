@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clean-jpeg-quality", type=int, default=d.clean_jpeg_quality)
     parser.add_argument("--ground-size", type=int, default=d.ground_size,
                         help="ground mosaic side in ground px")
+    parser.add_argument("--textures", default=d.textures,
+                        help="folder of aerial images for the ground, 'auto' (the fetched "
+                             "FlightGear set if present, else the built-in photos) or 'none' "
+                             "(photo mosaic)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing data set")
     parser.add_argument("--no-progress", action="store_true")
 

@@ -31,9 +31,14 @@ Why these choices:
   occluder, and its box is at least ``min_box_px`` on each side: every drawn object is labelled,
   with its full (amodal) box clipped to the frame, and nothing unlabelled stays in view.
   Objects never overlap each other; occluders (trees, roofs) may cover part of them.
-- the splits share no source photo (``synth.photo_split``), so val/test measure generalisation
-  to unseen textures. Every image has its own random stream ``[seed, split, index]``: the same
-  seed gives byte-identical files (on the same OpenCV build), whatever the split sizes.
+- with aerial textures (``textures``: by default the fetched FlightGear set if present, else
+  the photo mosaic with one logged warning) the ground is one real orthophoto per image, drawn
+  at the image's scale, vehicles stand on its streets (the light map or road-like pixels) along
+  the street direction, and street lamps and lit windows follow the texture (``sim.aerial``).
+- the splits share no source photo (``synth.photo_split``) and no texture file
+  (``sim.texture_folder``'s hash split), so val/test measure generalisation to unseen textures.
+  Every image has its own random stream ``[seed, split, index]``: the same seed gives
+  byte-identical files (on the same OpenCV build), whatever the split sizes.
 """
 
 from __future__ import annotations
@@ -51,18 +56,20 @@ import yaml
 from tqdm import tqdm
 
 from mlkd_tracker.data.dataset_output import content_config, prepare_output
-from mlkd_tracker.data.synth import photo_split
+from mlkd_tracker.data.synth import photo_split, texture_split
+from mlkd_tracker.sim.aerial import AerialConfig, AerialGround, build_aerial_ground
 from mlkd_tracker.sim.camera import CameraPose, homography, intrinsics, project
 from mlkd_tracker.sim.class_sprites import make_class_sprite
 from mlkd_tracker.sim.compose import Layers, bake_occluder, composite_target, measure, sprite_affine
 from mlkd_tracker.sim.ground import GroundConfig, build_ground
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, Light, NightCamera, sample_lowlight
 from mlkd_tracker.sim.sprites import make_occluder
+from mlkd_tracker.sim.texture_folder import TextureFolder, resolve_textures
 
 __all__ = ["CLASSES", "SIZE_BUCKETS", "SPLITS", "SynthDetectConfig", "VERSION", "VISDRONE_NAMES",
            "generate", "size_bucket"]
 
-VERSION = 1
+VERSION = 2  # 2: aerial textures
 SPLITS = ("train", "val", "test")
 CLASSES = ("person", "motor", "car", "truck")
 VISDRONE_NAMES = {"person": "pedestrian", "motor": "motor", "car": "car", "truck": "truck"}
@@ -100,6 +107,8 @@ class SynthDetectConfig:
     min_box_px: float = 3.0  # ... and a box at least this wide and high
     jpeg_quality: int = 90  # night images
     clean_jpeg_quality: int = 85
+    textures: str | None = "auto"  # aerial texture folder, "auto" or None (photo mosaic ground)
+    window_radiance: float = 0.5  # with textures: linear radiance of a fully lit window
     overwrite: bool = False  # replace an existing data set in ``out``
     progress: bool = True
 
@@ -195,8 +204,9 @@ class _Placer:
     """Where the next object goes: on roads, in groups or anywhere in view; never overlapping."""
 
     def __init__(self, cfg: SynthDetectConfig, rng: np.random.Generator, view: _View,
-                 roads: list[np.ndarray], road_px: float, scale: float) -> None:
-        self.cfg, self.rng, self.view = cfg, rng, view
+                 roads: list[np.ndarray], road_px: float, scale: float,
+                 aerial: AerialGround | None = None) -> None:
+        self.cfg, self.rng, self.view, self.aerial = cfg, rng, view, aerial
         fp = view.footprint
         self.roads = [r for r in roads if any(_inside(fp, x, y) for x, y in r)]
         self.lane = 0.3 * road_px
@@ -214,6 +224,10 @@ class _Placer:
         elif self.roads and rng.random() < self.cfg.on_road_frac:
             road = self.roads[int(rng.integers(len(self.roads)))]
             return _road_point(rng, road, self.lane)
+        elif self.aerial is not None and rng.random() < self.cfg.on_road_frac:
+            point = self.aerial.road_point(rng)
+            if point is not None:
+                return point
         x, y = _uniform_point(rng, fp)
         return x, y, float(rng.uniform(-math.pi, math.pi))
 
@@ -234,24 +248,33 @@ def _add_occluders(cfg: SynthDetectConfig, rng: np.random.Generator, layers: Lay
     return n
 
 
-def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos: list[str]):
+def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos: list[str],
+            folder: TextureFolder | None = None, textures: list[str] | None = None):
     """One image: (clean BGR, night BGR, labels [(cls, x, y, w, h, visible)], recipe)."""
     scale = math.exp(rng.uniform(*np.log(cfg.px_per_m)))  # ground (= image at nadir) px per m
     view = _view(cfg, rng, margin=14.0 * scale)
     road_m = float(rng.uniform(6.0, 9.0))
-    ground_cfg = GroundConfig(
-        size=view.side, regions=max(3, int(round(rng.uniform(6, 16) * (view.side / 1024) ** 2))),
-        roads=int(rng.integers(0, 4)), road_width=(road_m * scale, road_m * scale),
-        paths=int(rng.integers(0, 4)), path_width=(1.5 * scale, 3.0 * scale))
-    ground = build_ground(photos, ground_cfg, rng)
-    layers = Layers.from_ground(ground.image)
+    aerial = None
+    if folder is None:
+        ground_cfg = GroundConfig(
+            size=view.side,
+            regions=max(3, int(round(rng.uniform(6, 16) * (view.side / 1024) ** 2))),
+            roads=int(rng.integers(0, 4)), road_width=(road_m * scale, road_m * scale),
+            paths=int(rng.integers(0, 4)), path_width=(1.5 * scale, 3.0 * scale))
+        ground = build_ground(photos, ground_cfg, rng)
+        image, roads, n_roads = ground.image, ground.roads, ground_cfg.roads
+    else:
+        texture = textures[int(rng.integers(len(textures)))]
+        aerial = build_aerial_ground(folder, texture, view.side, 1.0 / scale, rng)
+        image, roads, n_roads = aerial.image, [], len(aerial.lamps)
+    layers = Layers.from_ground(image)
     bare = Layers(layers.ground, np.zeros_like(layers.premult), np.zeros_like(layers.occ_alpha),
                   layers.ground)  # same ground, no occluders: what objects leave on the ground
     a = rng.uniform(-math.pi, math.pi)
     sun = (math.cos(a), math.sin(a))
     n_occ = _add_occluders(cfg, rng, layers, view, photos, scale, sun)
 
-    placer = _Placer(cfg, rng, view, ground.roads, road_m * scale, scale)
+    placer = _Placer(cfg, rng, view, roads, road_m * scale, scale, aerial)
     weights = np.asarray(cfg.class_weights) / sum(cfg.class_weights)
     labels, lights = [], []
     n_try = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
@@ -293,17 +316,36 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
     lowlight = dataclasses.replace(
         lowlight, pool_px=lowlight.pool_px * scale / SIM_PX_PER_M,
         glare_radius_px=lowlight.glare_radius_px * cfg.width / 640.0)
+    glow = None
+    if aerial is not None:  # the streets' lamps replace the random ones
+        lowlight = dataclasses.replace(lowlight, glare=0)
+        lights += _lamp_lights(aerial, view.h_img, AerialConfig().lamp_pool_m * scale)
+        if aerial.glow is not None:
+            glow = cv2.warpPerspective(aerial.glow, view.h_img, (cfg.width, cfg.height),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     speed, ang = math.exp(rng.uniform(math.log(0.2), math.log(4.0))), rng.uniform(-math.pi, math.pi)
     motion = (speed * math.cos(ang), speed * math.sin(ang))  # drone motion during the exposure
     reach = 3.0 * max(lowlight.pool_px, 50.0)
     lights = [lt for lt in lights if -reach < lt.x < cfg.width + reach
               and -reach < lt.y < cfg.height + reach]
-    night = NightCamera(lowlight).render(clean, rng, motion, lights)
+    night = NightCamera(lowlight).render(clean, rng, motion, lights, glow, cfg.window_radiance)
     recipe = dict(level=level, px_per_m=round(scale, 3), tilt_deg=round(view.tilt_deg, 2),
-                  ground_size=view.side, roads=ground_cfg.roads, occluders=n_occ,
+                  ground_size=view.side, roads=n_roads, occluders=n_occ,
                   attempted=n_try, objects=len(labels),
                   exposure=round(lowlight.exposure, 5))
+    if aerial is not None:  # "roads" counts the street lamps then
+        recipe.update(texture=aerial.source, texture_m_per_px=round(aerial.texture_m_per_px, 4),
+                      street_from=aerial.street_from)
     return clean, night, labels, recipe
+
+
+def _lamp_lights(aerial: AerialGround, h_img: np.ndarray, pool_px: float) -> list:
+    """The aerial ground's street lamps in image px."""
+    if not aerial.lamps:
+        return []
+    pts = project(h_img, np.array([lp[:2] for lp in aerial.lamps], np.float64))
+    return [Light(float(x), float(y), lp[2], lp[3], pool_px)
+            for (x, y), lp in zip(pts, aerial.lamps)]
 
 
 def _object_lights(sprite, aff: np.ndarray, h_img: np.ndarray, occ_alpha: np.ndarray) -> list:
@@ -370,6 +412,8 @@ def generate(cfg: SynthDetectConfig) -> Path:
     prepare_output(cfg.out, [cfg.out / n for n in ("meta.json", "data.yaml", "images", "labels",
                                                   "clean")], cfg.overwrite)
     photos = photo_split(cfg.seed)
+    folder = resolve_textures(cfg.textures)
+    textures = texture_split(folder) if folder is not None else None
     levels = list(DARKNESS_LEVELS)
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
     clean_jpeg = [cv2.IMWRITE_JPEG_QUALITY, cfg.clean_jpeg_quality]
@@ -377,7 +421,10 @@ def generate(cfg: SynthDetectConfig) -> Path:
     meta: dict = {"version": VERSION, "seed": cfg.seed, "classes": list(CLASSES),
                   "visdrone_names": VISDRONE_NAMES, "photos": photos,
                   "size_buckets": {n: hi for n, hi in SIZE_BUCKETS if math.isfinite(hi)},
-                  "config": config, "counts": {}, "images": {}}
+                  "config": config, "counts": {}, "images": {},
+                  "ground": "photo_mosaic" if folder is None else "aerial"}
+    if folder is not None:
+        meta["textures"] = {"root": str(folder.root), "indexed": folder.indexed, **textures}
     bar = tqdm(total=sum(cfg.split_size(s) for s in SPLITS), desc="synth-detect", unit="img",
                disable=not cfg.progress)
     for si, split in enumerate(SPLITS):
@@ -390,7 +437,8 @@ def generate(cfg: SynthDetectConfig) -> Path:
             rng = np.random.default_rng([cfg.seed, si, i])
             stem = f"{split}_{i + 1:05d}"
             clean, night, labels, recipe = _render(cfg, rng, levels[(i + offset) % len(levels)],
-                                                   photos[split])
+                                                   photos[split], folder,
+                                                   textures[split] if textures else None)
             if not (cv2.imwrite(str(dirs[0] / f"{stem}.jpg"), night, jpeg)
                     and cv2.imwrite(str(dirs[2] / f"{stem}.jpg"), clean, clean_jpeg)):
                 raise OSError(f"could not write {dirs[0] / stem}.jpg")

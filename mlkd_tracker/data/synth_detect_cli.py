@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--px-per-m", type=float, nargs=2, metavar=("LO", "HI"),
                         help=f"object scale range, image px per metre (default {d.px_per_m})")
     parser.add_argument("--jpeg-quality", type=int, help=f"(default {d.jpeg_quality})")
+    parser.add_argument("--textures",
+                        help="folder of aerial images for the ground, 'auto' (the fetched "
+                             "FlightGear set if present, else the built-in photos) or 'none' "
+                             f"(photo mosaic); default {d.textures}")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing data set")
     parser.add_argument("--no-progress", action="store_true")
 

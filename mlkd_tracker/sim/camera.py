@@ -84,3 +84,8 @@ def project(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def translation(dx: float, dy: float) -> np.ndarray:
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def nadir_gsd(altitude_m: float, hfov_deg: float, width: int) -> float:
+    """Ground sampling distance (m per image px) straight below a camera at ``altitude_m``."""
+    return 2.0 * altitude_m * math.tan(math.radians(hfov_deg) / 2.0) / width

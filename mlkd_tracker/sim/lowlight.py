@@ -198,8 +198,12 @@ class NightCamera:
         rng: np.random.Generator,
         motion: tuple[float, float] = (0.0, 0.0),
         lights: Sequence[Sequence] = (),
+        emission: np.ndarray | None = None,
+        emission_gain: float = 1.0,
     ) -> np.ndarray:
-        """See :func:`degrade`."""
+        """See :func:`degrade`. ``emission`` (BGR uint8, the frame's size, sRGB-coded) is light
+        the scene itself gives off (lit windows): ``emission_gain`` x its linear value is added
+        after the ambient and lamp illumination, so it is as bright however dark the night."""
         cfg, img = self.cfg, np.asarray(clean_bgr)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
             raise ValueError(f"expected a BGR uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
@@ -216,6 +220,12 @@ class NightCamera:
         ambient = np.float32(cfg.exposure) * np.asarray(cfg.colour_cast, np.float32)
         illum = illumination(ambient, all_lights, cfg.pool_strength, (h, w), dst=tmp)
         np.multiply(lin, illum, out=lin)
+        if emission is not None:
+            if emission.shape != img.shape or emission.dtype != np.uint8:
+                raise ValueError(f"emission must be uint8 {img.shape}, got {emission.dtype} "
+                                 f"{emission.shape}")
+            glow = cv2.LUT(np.ascontiguousarray(emission), _srgb_to_linear_lut(), dst=self._noise)
+            cv2.scaleAdd(glow, float(emission_gain), lin, dst=lin)
         add_glare(lin, all_lights, cfg.glare_strength, cfg.glare_radius_px)
         blurred = motion_blur(lin, blur, dst=tmp)
         if blurred is tmp:  # swap roles so `lin` always holds the current image

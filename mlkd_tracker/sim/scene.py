@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 
 from . import photos
-from .camera import CameraPose, homography, intrinsics, project
+from .aerial import AerialConfig, AerialGround, build_aerial_ground
+from .camera import CameraPose, homography, intrinsics, project, rot_x, rot_z
 from .compose import Layers, bake_occluder, composite_target, measure, sprite_affine
 from .dynamics import DroneMotion, TargetMotion
 from .ground import GroundConfig, build_ground
@@ -39,6 +40,7 @@ from .lowlight import (
     DARKNESS_LEVELS, LED_WHITE, MERCURY, SODIUM, Light, LowLightConfig, NightCamera,
 )
 from .sprites import make_occluder, make_target
+from .texture_folder import TextureFolder, resolve_textures
 
 
 @dataclass
@@ -53,7 +55,14 @@ class SimConfig:
     altitude_m: float = 60.0  # flight altitude
     ground_res_m: float = 0.1  # metres per ground px (60 m, 60 deg: ~0.9 image px per ground px)
     ground: GroundConfig = field(default_factory=GroundConfig)
-    photos: list[str] | None = None  # texture sources (ground, target, occluders); None = all
+    photos: list[str] | None = None  # photo sources (target, occluders; ground without
+    # textures); None = all
+    textures: str | None = "auto"  # aerial ground textures: a folder, "auto" (the fetched
+    # FlightGear set if present, see sim.texture_folder) or None (photo mosaic ground)
+    texture_names: list[str] | None = None  # textures a scene may draw from (a split); None = all
+    aerial: AerialConfig = field(default_factory=AerialConfig)
+    window_radiance: float = 0.5  # linear radiance of a fully lit window (1 = sensor white)
+    camera_tilt_deg: float = 0.0  # initial gimbal tilt: 0 = nadir, > 0 = oblique, looking ahead
     target_size_px: tuple[float, float] = (24.0, 48.0)  # target length range, image px at nadir
     target_aspect: tuple[float, float] = (0.4, 0.6)  # width / length range
     target_speed_px: float = 40.0  # mean ground speed, ground px/s (4 m/s at 0.1 m/px)
@@ -80,9 +89,15 @@ class SimConfig:
         ok = (self.width > 0 and self.height > 0 and self.fps > 0 and 1 < self.hfov_deg < 170
               and self.altitude_m > 0 and self.ground_res_m > 0 and self.occluders >= 0
               and 0 < self.target_size_px[0] <= self.target_size_px[1]
-              and min(self.gimbal_limits_deg) >= 0 and max(self.gimbal_limits_deg) < 80)
+              and min(self.gimbal_limits_deg) >= 0 and max(self.gimbal_limits_deg) < 80
+              and self.window_radiance >= 0
+              and abs(self.camera_tilt_deg) <= self.gimbal_limits_deg[1])
         if not ok:
             raise ValueError(f"invalid SimConfig: {self}")
+        if self.texture_names is not None:
+            self.texture_names = list(self.texture_names)
+            if not self.texture_names:
+                raise ValueError("texture_names is empty (None = every texture of the folder)")
         if self.photos is not None:
             self.photos = list(self.photos)
             unknown = sorted(set(self.photos) - set(photos.available_photos()))
@@ -108,6 +123,11 @@ class NightScene:
         self._k = intrinsics(cfg.width, cfg.height, cfg.hfov_deg)
         self._alt_px = cfg.altitude_m / cfg.ground_res_m
         self._camera = NightCamera(dataclasses.replace(cfg.lowlight, glare=0))
+        self.textures: TextureFolder | None = resolve_textures(cfg.textures)
+        if self.textures is not None and cfg.texture_names is not None:
+            unknown = sorted(set(cfg.texture_names) - set(self.textures.names()))
+            if unknown:
+                raise ValueError(f"textures {unknown} are not in {self.textures.root}")
         self.seed = cfg.seed
         self.reset(cfg.seed)
 
@@ -129,6 +149,25 @@ class NightScene:
                 "occluders": tuple(sorted(self._occluder_sources))}
 
     @property
+    def aerial(self) -> AerialGround | None:
+        """The aerial ground of this scene (None: photo mosaic ground)."""
+        return self._aerial
+
+    def ground_info(self) -> dict:
+        """What the ground is and its scale, JSON-able (for a data set's meta.json)."""
+        gsd = self.cfg.ground_res_m / self.ground_scale
+        info = {"kind": "photo_mosaic", "image_m_per_px": round(gsd, 4),
+                "ground_m_per_px": self.cfg.ground_res_m, "altitude_m": self.cfg.altitude_m,
+                "camera_tilt_deg": self.cfg.camera_tilt_deg}
+        a = self._aerial
+        if a is not None:
+            info.update(kind="aerial", texture=a.source,
+                        texture_m_per_px=round(a.texture_m_per_px, 4),
+                        upscale=round(a.texture_m_per_px / gsd, 2), street_from=a.street_from,
+                        lamps=len(a.lamps), lit_windows=a.glow is not None)
+        return info
+
+    @property
     def target_position(self) -> tuple[float, float]:
         """Target centre on the ground, ground px."""
         return self._motion.x, self._motion.y
@@ -148,9 +187,20 @@ class NightScene:
         names = list(cfg.photos) if cfg.photos is not None else photos.available_photos()
         names = [names[i] for i in layout.permutation(len(names))]
         target_photo, ground_photos = names[0], names[1:] or names  # target: a photo of its own
-        ground = build_ground(ground_photos, cfg.ground, layout)
-        self._ground_sources = ground.sources
-        self._layers = Layers.from_ground(ground.image)
+        self._aerial = None
+        if self.textures is None:
+            ground = build_ground(ground_photos, cfg.ground, layout)
+            self._ground_sources = self._photo_sources = ground.sources
+            image = ground.image
+        else:
+            choices = cfg.texture_names or self.textures.names()
+            texture = choices[int(layout.integers(len(choices)))]
+            self._aerial = build_aerial_ground(self.textures, texture, cfg.ground.size,
+                                               cfg.ground_res_m, layout, cfg.aerial)
+            self._ground_sources = (texture,)
+            self._photo_sources = tuple(sorted(ground_photos))
+            image = self._aerial.image
+        self._layers = Layers.from_ground(image)
         sun = layout.uniform(-math.pi, math.pi)
         self._sun = (math.cos(sun), math.sin(sun))
         self._make_target(target_photo, looks)
@@ -159,7 +209,7 @@ class NightScene:
         self._n_occluders = 0
         self._place_occluders(layout, ground_photos)
         self._place_street_lights(layout)
-        self._pan = self._tilt = 0.0
+        self._pan, self._tilt = 0.0, math.radians(cfg.camera_tilt_deg)
         self.t = 0.0
         self._prev_centre = project(np.linalg.inv(self._homography()),
                                     np.array([self._k[:2, 2]]))[0]
@@ -189,6 +239,13 @@ class NightScene:
             math.radians(cfg.vibration_deg), cfg.altitude_jitter, (0.2 * n, 0.8 * n),
             cfg.fast_motion_prob, 150.0 + 5.0 * cfg.drone_drift_px,
             yaw=rng.uniform(-math.pi, math.pi))
+        if cfg.camera_tilt_deg:  # start the target where the oblique camera looks
+            tilt = math.radians(cfg.camera_tilt_deg)
+            axis = rot_z(self._drone.yaw) @ rot_x(-tilt) @ np.array([0.0, 0.0, 1.0])
+            reach = self._alt_px / axis[2]
+            lo, hi = self._motion.bounds
+            self._motion.x = min(max(self._motion.x + reach * axis[0], lo), hi)
+            self._motion.y = min(max(self._motion.y + reach * axis[1], lo), hi)
 
     def _place_occluders(self, rng: np.random.Generator, sources: list[str]) -> None:
         """``cfg.occluders`` crowns/roofs on the initial path, reached after 1.5..10 s."""
@@ -203,8 +260,15 @@ class NightScene:
             self.add_occluder(ox, oy, size, rng=rng, photo=photo)
 
     def _place_street_lights(self, rng: np.random.Generator) -> None:
-        """``lowlight.glare`` lamps on the ground around the start, mostly the config colour."""
+        """The aerial ground's street lamps; on a photo ground ``lowlight.glare`` lamps around
+        the start, mostly the config colour."""
         ll, d = self.cfg.lowlight, self._drone
+        if self._aerial is not None:
+            pool = self.cfg.aerial.lamp_pool_m / self.cfg.ground_res_m * self.ground_scale
+            lamps = self._aerial.lamps
+            self._lamp_xy = np.array([lp[:2] for lp in lamps], np.float64).reshape(-1, 2)
+            self._street_lights = [(x, y, inten, col, pool) for x, y, inten, col in lamps]
+            return
         half = 0.6 * max(self.cfg.width, self.cfg.height) / self.ground_scale
         palette = (SODIUM, LED_WHITE, MERCURY)
         self._street_lights = [
@@ -212,6 +276,7 @@ class NightScene:
              ll.light_intensity * rng.uniform(0.6, 1.4),
              ll.light_colour if rng.random() < 0.6 else palette[int(rng.integers(3))])
             for _ in range(ll.glare)]
+        self._lamp_xy = np.array([s[:2] for s in self._street_lights], np.float64).reshape(-1, 2)
 
     def add_occluder(self, x: float, y: float, size: float, kind: str | None = None,
                      rng: np.random.Generator | None = None, photo: str | None = None) -> None:
@@ -221,7 +286,7 @@ class NightScene:
         more. Without ``rng``/``photo`` it draws from a stream derived from the scene seed.
         """
         rng = rng or np.random.default_rng([self.seed, 7, self._n_occluders])
-        photo = photo or self._ground_sources[int(rng.integers(len(self._ground_sources)))]
+        photo = photo or self._photo_sources[int(rng.integers(len(self._photo_sources)))]
         sprite = make_occluder(photo, size, rng, kind)
         height = 0.35 * size if sprite.kind == "canopy" else 0.25 * size  # shadow length
         bake_occluder(self._layers, sprite, x, y, (self._sun[0] * height, self._sun[1] * height))
@@ -267,18 +332,25 @@ class NightScene:
         centre = self._k[:2, 2]
         motion = project(h_img, self._prev_centre[None])[0] - centre
         self._prev_centre = project(np.linalg.inv(h_img), centre[None])[0]
+        glow = None
+        if self._aerial is not None and self._aerial.glow is not None:
+            glow = cv2.warpPerspective(self._aerial.glow, h_img, (cfg.width, cfg.height),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         night = self._camera.render(clean, self._rng_noise, (motion[0], motion[1]),
-                                    self._lights(h_img, aff))
+                                    self._lights(h_img, aff), glow, cfg.window_radiance)
         return SimFrame(night, clean, box, visible, self.t)
 
     def _lights(self, h_img: np.ndarray, aff: np.ndarray) -> list[Light]:
         """Street lamps and the target's own lights in image px (occluded lights dimmed)."""
         cfg, lay = self.cfg, self._layers
         out = []
+        reach = 3.0 * max(cfg.lowlight.pool_px, 50.0)  # cull lights too far away to matter
         if self._street_lights:
-            pts = project(h_img, np.array([s[:2] for s in self._street_lights]))
-            for (x, y), (_, _, inten, col) in zip(pts, self._street_lights):
-                out.append(Light(x, y, inten, col))
+            pts = project(h_img, self._lamp_xy)
+            near = np.flatnonzero((pts[:, 0] > -reach) & (pts[:, 0] < cfg.width + reach)
+                                  & (pts[:, 1] > -reach) & (pts[:, 1] < cfg.height + reach))
+            for i in near:
+                out.append(Light(pts[i, 0], pts[i, 1], *self._street_lights[i][2:]))
         if self._target.lights:
             src = np.array([[lt.x, lt.y] for lt in self._target.lights])
             ground = src @ aff[:, :2].T + aff[:, 2]
@@ -289,7 +361,6 @@ class NightScene:
                 cover = lay.occ_alpha[gi, gj] / 255.0
                 out.append(Light(x, y, lt.intensity * (1.0 - cover), lt.colour,
                                  lt.pool * self.ground_scale, lt.glare))
-        reach = 3.0 * max(cfg.lowlight.pool_px, 50.0)  # cull lights too far away to matter
         return [lt for lt in out if -reach < lt.x < cfg.width + reach
                 and -reach < lt.y < cfg.height + reach]
 

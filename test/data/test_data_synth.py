@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,11 +10,20 @@ import cv2
 import numpy as np
 import pytest
 
-from mlkd_tracker.data import synth_cli
+from mlkd_tracker.data import synth, synth_cli
 from mlkd_tracker.data.sequences import read_dataset, read_got10k
 from mlkd_tracker.data.synth import SPLITS, SynthConfig, generate, photo_split
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS
 from mlkd_tracker.sim.photos import available_photos
+from mlkd_tracker.sim.texture_folder import ENV_VAR
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_fetched_textures():
+    """The photo-ground tests must not pick up a fetched texture set."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_VAR, "none")
+        yield
+
 
 TINY = dict(width=160, height=120, train_sequences=2, train_frames=6, val_sequences=2,
             val_frames=6, test_sequences=2, test_frames=6, ground_size=1024, progress=False)
@@ -26,7 +36,7 @@ def tiny(tmp_path_factory) -> Path:
 
 def test_layout_is_got10k_with_clean_copies(tiny):
     meta = json.loads((tiny / "meta.json").read_text())
-    assert meta["version"] == 1 and meta["seed"] == 3
+    assert meta["version"] == synth.VERSION and meta["seed"] == 3
     for split in SPLITS:
         names = (tiny / split / "list.txt").read_text().split()
         assert len(names) == 2 and meta["counts"][split]["frames"] == 12
@@ -119,3 +129,53 @@ def test_cli_helpers(tmp_path, capsys):
     assert synth_cli.main(args) == 0
     assert "train: 1 sequences, 2 frames" in capsys.readouterr().out
     assert len(read_got10k(tmp_path / "cli" / "train")) == 1
+
+
+def _aerial_textures(folder: Path, n: int = 6) -> Path:
+    """Small town textures (grass, a grey street grid, roofs) written as PNGs."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        img = np.full((128, 128, 3), (50, 120, 60), np.uint8)
+        img[:, 10 + 4 * i:16 + 4 * i] = img[60:66, :] = (95, 95, 95)
+        for x, y in rng.integers(20, 110, (10, 2)):
+            cv2.rectangle(img, (int(x), int(y)), (int(x) + 8, int(y) + 6), (40, 40, 170), -1)
+        cv2.imwrite(str(folder / f"town{i}.png"), img)
+    return folder
+
+
+def test_aerial_textures_physical_scale_and_disjoint_texture_splits(tmp_path):
+    tex = _aerial_textures(tmp_path / "tex")
+    cfg = SynthConfig(out=tmp_path / "aerial", seed=1, textures=str(tex), oblique_frac=0.5,
+                      **{**TINY, "train_frames": 3, "val_frames": 3, "test_frames": 3})
+    meta = json.loads((generate(cfg) / "meta.json").read_text())
+    assert meta["ground"] == "aerial"
+    splits = {s: meta["textures"][s] for s in SPLITS}
+    assert sorted(sum(splits.values(), [])) == [f"town{i}.png" for i in range(6)]
+    assert all(splits[a] and set(splits[a]).isdisjoint(splits[b])
+               for a in SPLITS for b in SPLITS if a < b)
+    tilts = []
+    for split in SPLITS:
+        for recipe in meta["sequences"][split].values():
+            g = recipe["ground"]
+            assert g["kind"] == "aerial" and g["texture"] in splits[split]
+            assert set(recipe["sources"]) <= set(meta["photos"][split])  # sprites: photos
+            # the car's pixel length is its length in metres over the altitude's GSD
+            gsd = recipe["altitude_m"] * 2 * np.tan(np.radians(30)) / 160
+            assert g["image_m_per_px"] == pytest.approx(gsd, rel=5e-3)
+            assert recipe["target_size_px"] == pytest.approx(recipe["target_length_m"] / gsd,
+                                                             rel=5e-3)  # rounded in meta
+            assert 12 <= recipe["altitude_m"] <= 250
+            tilts.append(recipe["camera_tilt_deg"])
+    assert sum(t > 0 for t in tilts) == 3 and all(t == 0 or 10 <= t <= 35 for t in tilts)
+    again = generate(dataclasses.replace(cfg, out=tmp_path / "again"))
+    frame = Path("test/night_test_0001/00000003.jpg")
+    assert (cfg.out / frame).read_bytes() == (again / frame).read_bytes()
+
+
+def test_cli_takes_a_texture_folder(tmp_path):
+    parser = argparse.ArgumentParser()
+    synth_cli.add_arguments(parser)
+    assert synth_cli.config_from_args(parser.parse_args([])).textures == "auto"
+    args = parser.parse_args(["--textures", str(tmp_path / "t"), "--out", str(tmp_path / "o")])
+    assert synth_cli.config_from_args(args).textures == str(tmp_path / "t")

@@ -3,6 +3,7 @@ determinism, CLI."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -17,8 +18,17 @@ from mlkd_tracker.data.synth_detect import (
     CLASSES, SIZE_BUCKETS, SPLITS, SynthDetectConfig, generate, size_bucket,
 )
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS
+from mlkd_tracker.sim.texture_folder import ENV_VAR
 
 W, H = 160, 128  # the tiny preset
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_fetched_textures():
+    """The photo-ground tests must not pick up a fetched texture set."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_VAR, "none")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +181,30 @@ def test_cli_tiny_preset_with_overrides(tmp_path, capsys):
     assert synth_detect_cli.main(args) == 0
     out = capsys.readouterr().out
     assert "train: 2 images" in out and "tiny" in out and "data.yaml" in out
+
+
+def test_aerial_textures_ground_from_disjoint_texture_splits_deterministically(tmp_path):
+    tex = tmp_path / "tex"
+    tex.mkdir()
+    for i in range(5):
+        img = np.full((96, 96, 3), (50, 120, 60), np.uint8)
+        img[:, 30:40] = img[50:60, :] = (95, 95, 95)  # a grey street cross
+        cv2.imwrite(str(tex / f"t{i}.png"), img)
+    cfg = SynthDetectConfig.tiny(out=tmp_path / "a", seed=2, textures=str(tex), train_images=3,
+                                 val_images=2, test_images=2)
+    meta = json.loads((generate(cfg) / "meta.json").read_text())
+    assert meta["ground"] == "aerial"
+    for split in SPLITS:
+        names = meta["textures"][split]
+        assert names and all(set(names).isdisjoint(meta["textures"][s]) for s in SPLITS
+                             if s != split)
+        for stem, recipe in meta["images"][split].items():
+            assert recipe["texture"] in names and recipe["street_from"] == "road_like"
+            night = cv2.imread(str(cfg.out / "images" / split / f"{stem}.jpg"))
+            clean = cv2.imread(str(cfg.out / "clean" / split / f"{stem}.jpg"))
+            assert night.shape == clean.shape == (128, 160, 3)
+            assert night.mean() < clean.mean()
+    assert sum(c["objects"] for c in meta["counts"].values()) > 0
+    again = generate(dataclasses.replace(cfg, out=tmp_path / "b"))
+    for p in (cfg.out / "labels").rglob("*.txt"):
+        assert p.read_bytes() == (again / p.relative_to(cfg.out)).read_bytes()
