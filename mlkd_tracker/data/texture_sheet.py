@@ -28,8 +28,9 @@ __all__ = ["SheetConfig", "add_arguments", "contact_sheet", "main"]
 
 DEFAULT_OUT = Path("docs/images/aerial_contact_sheet.jpg")
 # (altitude m, camera tilt deg, darkness preset) of the scenes, cycled
-VIEWS = ((80.0, 0.0, "dusk"), (120.0, 30.0, "night"), (150.0, 0.0, "night"),
-         (70.0, 35.0, "dark"), (200.0, 15.0, "night"), (100.0, 0.0, "very_dark"))
+# (even scenes are towns, odd ones countryside: the darker presets go to the lit towns)
+VIEWS = ((80.0, 0.0, "dusk"), (120.0, 30.0, "night"), (150.0, 0.0, "dark"),
+         (70.0, 35.0, "night"), (200.0, 15.0, "very_dark"), (100.0, 0.0, "night"))
 CAR_LENGTH_M = 4.5
 
 
@@ -48,12 +49,12 @@ class SheetConfig:
 
 
 def _label(img: np.ndarray, lines: list[str]) -> None:
-    y = 14
-    for text in lines:
-        cv2.putText(img, text, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, text, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        y += 14
+    """White text on a half-dark band at the top of ``img`` (in place)."""
+    band = img[:14 * len(lines) + 4]
+    band[:] = (band * 0.45).astype(np.uint8)
+    for i, text in enumerate(lines):
+        cv2.putText(img, text, (5, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _scene_tiles(cfg: SheetConfig, k: int, texture: str, folder) -> np.ndarray:

@@ -22,7 +22,8 @@ never shows up in any training set.
 
 Which folder ``textures="auto"`` means (:func:`resolve_textures`): the environment variable
 ``MLKD_TRACKER_TEXTURES`` if set (a folder, or ``none`` to force the built-in photos), else
-:data:`DEFAULT_DIR` if it holds images. Without a source the simulator falls back to the
+:data:`DEFAULT_DIR` (under the working directory, then under the source checkout) if it holds
+images. Without a source the simulator falls back to the
 scikit-image photos and logs one warning per process.
 """
 
@@ -215,7 +216,7 @@ def resolve_textures(spec: str | Path | None) -> TextureFolder | None:
                 return None
             spec, auto = env, False
         else:
-            spec = DEFAULT_DIR
+            spec = next((d for d in _default_dirs() if d.is_dir()), DEFAULT_DIR)
     path = Path(spec)
     folder = _open_cached(str(path.resolve())) if path.is_dir() else None
     if folder is not None and len(folder):
@@ -225,6 +226,16 @@ def resolve_textures(spec: str | Path | None) -> TextureFolder | None:
                    f"or set {ENV_VAR}): the simulator falls back to the built-in photos")
         return None
     raise FileNotFoundError(f"no ground textures in {path}")
+
+
+def _default_dirs() -> list[Path]:
+    """:data:`DEFAULT_DIR` under the working directory, then under the source checkout this
+    package runs from (so a node started from another folder finds the fetched set too)."""
+    dirs = [DEFAULT_DIR]
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "setup.py").is_file():
+        dirs.append(checkout / DEFAULT_DIR)
+    return dirs
 
 
 @functools.lru_cache(maxsize=8)

@@ -101,7 +101,8 @@ def test_resolve_textures_explicit_auto_env_and_fallback(textures, tmp_path, mon
     monkeypatch.setenv(tf.ENV_VAR, "none")
     assert tf.resolve_textures("auto") is None
     monkeypatch.delenv(tf.ENV_VAR)
-    monkeypatch.chdir(tmp_path)  # no data/textures/flightgear here
+    monkeypatch.chdir(tmp_path)  # no data/textures/flightgear here ...
+    monkeypatch.setattr(tf, "_default_dirs", lambda: [tf.DEFAULT_DIR])  # ... nor in the checkout
     tf._warn_once.cache_clear()
     with caplog.at_level(logging.WARNING, logger=tf.LOG.name):
         assert tf.resolve_textures("auto") is None
