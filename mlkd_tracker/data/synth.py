@@ -2,7 +2,10 @@
 
 ::
 
-    <out>/meta.json                       config, seed, photo split, counts, per-sequence recipe
+    <out>/meta.json                       config, seed, photo (and texture) split, counts, one
+                                          recipe per sequence with its ``attributes``
+                                          (occlusion, out-of-view, re-entries, distractors,
+                                          stops, U-turns; see ATTRIBUTES, sequence_attributes)
     <out>/<split>/list.txt                sequence names in order
     <out>/<split>/<seq>/00000001.jpg ...  night frames
     <out>/<split>/<seq>/clean/00000001.jpg ...  the same frames in daylight (enhancer target)
@@ -17,9 +20,11 @@ own darkness preset variant, target size (log-uniform from ~12 px to ~35 % of th
 so both small aerial and large close-up targets are seen), occluders, fast-motion bursts and
 drone drift/yaw. With aerial textures (``textures``, by default the fetched FlightGear set if
 present; the photo mosaic otherwise, with one logged warning) the ground is one real orthophoto
-per sequence and the scale is physical: the target is a car of 3.9..5 m, the altitude is the one
-at which it has the drawn pixel size (12..250 m), the ground resolution follows the altitude,
-and a share of the sequences looks obliquely (``oblique_frac``). A camera operator keeps the
+per sequence and the scale is physical: the target is a car, truck, motorbike or person of its
+real size, the altitude is the one at which it has the drawn pixel size (12..250 m), the ground
+resolution follows the altitude, and a share of the sequences looks obliquely
+(``oblique_frac``). Vehicles drive along the texture's streets (``road_frac``), some stop and
+go or U-turn, and some have look-alike distractors driving near them. A camera operator keeps the
 target roughly centred with the runtime's gimbal PID in most sequences (as in real UAV footage,
 where the background moves) and sometimes looks away and back, which puts out-of-view frames and
 re-appearances into the data. Everything derives
@@ -42,13 +47,15 @@ from mlkd_tracker.data.dataset_output import content_config, prepare_output
 from mlkd_tracker.data.results_io import write_boxes
 from mlkd_tracker.runtime.follow_controller import FollowController, PidGains
 from mlkd_tracker.sim.camera import nadir_gsd
+from mlkd_tracker.sim.class_sprites import CLASS_SIZES_M
 from mlkd_tracker.sim.ground import GroundConfig
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, sample_lowlight
 from mlkd_tracker.sim.photos import available_photos
 from mlkd_tracker.sim.scene import NightScene, SimConfig
 from mlkd_tracker.sim.texture_folder import TextureFolder, resolve_textures
 
-__all__ = ["SynthConfig", "generate", "photo_split", "texture_split", "SPLITS", "VERSION"]
+__all__ = ["ATTRIBUTES", "SynthConfig", "generate", "sequence_attributes", "photo_split",
+           "texture_split", "SPLITS", "VERSION"]
 
 VERSION = 2  # 2: aerial textures, physical scale, oblique views
 SPLITS = ("train", "val", "test")
@@ -81,7 +88,15 @@ class SynthConfig:
     min_visible: float = 0.1  # frames with less of the target visible are labelled absent
     textures: str | None = "auto"  # aerial texture folder, "auto" or None (photo mosaic ground)
     altitude_m: tuple[float, float] = (12.0, 250.0)  # with textures: altitudes allowed
-    car_length_m: tuple[float, float] = (3.9, 5.0)  # with textures: the target's real length
+    target_classes: tuple[tuple[str, float], ...] = (
+        ("car", 0.55), ("truck", 0.15), ("motor", 0.15), ("person", 0.15))  # with textures:
+    # what the target is (weights); its real size is class_sprites.CLASS_SIZES_M
+    road_frac: float = 0.85  # with textures: share of vehicle targets that drive on the streets
+    stop_frac: float = 0.3  # with textures: share of sequences whose target stops now and then
+    uturn_frac: float = 0.15  # ... that U-turns
+    distractor_frac: float = 0.35  # ... with 1..3 look-alikes driving near the target
+    lit_texture_weight: float = 3.0  # with textures: towns (textures with street lights) are
+    # drawn this much more often than countryside, which is dark at night
     oblique_frac: float = 0.5  # with textures: share of sequences with an oblique camera ...
     oblique_tilt_deg: tuple[float, float] = (10.0, 35.0)  # ... tilted this far from nadir
     overwrite: bool = False  # replace an existing data set in ``out``
@@ -89,6 +104,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        self.target_classes = tuple((str(c), float(w)) for c, w in self.target_classes)
         sizes = [self.split_size(s) for s in SPLITS]
         ok = (self.width >= 32 and self.height >= 32 and self.fps > 0
               and all(n >= 0 and (f >= 1 or n == 0) for n, f in sizes)
@@ -100,7 +116,10 @@ class SynthConfig:
               and all(0 <= f <= 1 for f in (self.fast_motion_frac, self.follow_frac,
                                             self.look_away_frac, self.oblique_frac))
               and 0 < self.altitude_m[0] <= self.altitude_m[1]
-              and 0 < self.car_length_m[0] <= self.car_length_m[1]
+              and all(0 <= f <= 1 for f in (self.road_frac, self.stop_frac, self.uturn_frac,
+                                            self.distractor_frac))
+              and sum(w for _, w in self.target_classes) > 0 and self.lit_texture_weight > 0
+              and all(c in CLASS_SIZES_M and w >= 0 for c, w in self.target_classes)
               and 0 <= self.oblique_tilt_deg[0] <= self.oblique_tilt_deg[1] < 40)
         if not ok:
             raise ValueError(f"invalid SynthConfig: {self}")
@@ -170,22 +189,23 @@ class _Operator:
 
 
 def _aerial_view(cfg: SynthConfig, rng: np.random.Generator, length: float,
-                 oblique: bool) -> tuple[float, dict]:
-    """Altitude, ground resolution and tilt at which a real car is ``length`` px long."""
-    car_m = float(rng.uniform(*cfg.car_length_m))
+                 oblique: bool, cls: str) -> tuple[float, dict]:
+    """Altitude, ground resolution and tilt at which a real ``cls`` is ``length`` px long."""
+    car_m = float(rng.uniform(*CLASS_SIZES_M[cls][0]))
     per_m = nadir_gsd(1.0, 60.0, cfg.width)  # image m/px per metre of altitude
     altitude = min(max(car_m / length / per_m, cfg.altitude_m[0]), cfg.altitude_m[1])
     gsd = altitude * per_m
     tilt = float(rng.uniform(*cfg.oblique_tilt_deg)) if oblique else 0.0
     view = dict(altitude_m=round(altitude, 2), ground_res_m=round(gsd, 5),
-                camera_tilt_deg=round(tilt, 2), target_length_m=round(car_m, 2))
+                camera_tilt_deg=round(tilt, 2), target_length_m=round(car_m, 2),
+                target_class=cls)
     return car_m / gsd, view
 
 
 def _sim_config(cfg: SynthConfig, rng: np.random.Generator, level: str, fast_motion: bool,
                 photos: list[str], textures: list[str] | None = None,
-                folder: TextureFolder | None = None, oblique: bool = False
-                ) -> tuple[SimConfig, dict]:
+                folder: TextureFolder | None = None, oblique: bool = False,
+                behaviour: dict | None = None) -> tuple[SimConfig, dict]:
     """One sequence's scene recipe (and a JSON-able summary of it)."""
     hi = max(cfg.target_size_max_frac * cfg.height, 1.0)
     lo = min(cfg.target_size_min_px, hi)
@@ -193,9 +213,23 @@ def _sim_config(cfg: SynthConfig, rng: np.random.Generator, level: str, fast_mot
     aerial: dict = {}
     scene_kw: dict = {"textures": None}
     if folder is not None:
-        length, aerial = _aerial_view(cfg, rng, length, oblique)
-        scene_kw = {k: aerial[k] for k in ("altitude_m", "ground_res_m", "camera_tilt_deg")}
-        scene_kw.update(textures=str(folder.root), texture_names=list(textures), vehicle_prob=1.0)
+        b = behaviour or {}
+        names, weights = zip(*cfg.target_classes)
+        cls = names[int(rng.choice(len(names), p=np.asarray(weights) / sum(weights)))]
+        length, aerial = _aerial_view(cfg, rng, length, oblique, cls)
+        aerial.update(
+            follow_roads=bool(b.get("road")) and cls != "person",
+            stop_prob=round(float(rng.uniform(0.2, 0.5)), 3) if b.get("stops") else 0.0,
+            uturn_prob=round(float(rng.uniform(0.15, 0.4)), 3) if b.get("uturns") else 0.0,
+            distractors=int(rng.integers(1, 4)) if b.get("distractors") else 0)
+        scene_kw = {k: aerial[k] for k in ("altitude_m", "ground_res_m", "camera_tilt_deg",
+                                           "target_class", "follow_roads", "stop_prob",
+                                           "uturn_prob", "distractors")}
+        weights = np.array([cfg.lit_texture_weight if folder.entry(t).light_mask else 1.0
+                            for t in textures])
+        texture = textures[int(rng.choice(len(textures), p=weights / weights.sum()))]
+        aerial["texture"] = texture
+        scene_kw.update(textures=str(folder.root), texture_names=[texture], vehicle_prob=1.0)
     fast = float(rng.uniform(0.2, 0.8)) if fast_motion else 0.0
     recipe = dict(
         level=level, target_size_px=round(length, 2),
@@ -230,6 +264,7 @@ def _render(cfg: SynthConfig, rng: np.random.Generator, sim: SimConfig, n: int, 
         raise RuntimeError(f"{folder.name}: no scene with the target visible in frame 1")
     (folder / "clean").mkdir(parents=True)
     boxes, absence, cover = np.zeros((n, 4)), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    visible, near = np.zeros(n), np.zeros(n, bool)
     frame, intr = first, scene.intrinsics()
     for k in range(n):
         if k:
@@ -242,19 +277,59 @@ def _render(cfg: SynthConfig, rng: np.random.Generator, sim: SimConfig, n: int, 
             boxes[k] = frame.box
         absence[k] = frame.box is None or frame.visible < cfg.min_visible
         cover[k] = 0 if frame.box is None else int(round(8 * frame.visible))
+        visible[k] = frame.visible if frame.box is not None else 0.0
+        near[k] = frame.box is not None and scene.nearest_distractor() < 3.0
         rates = operator.command(k, frame.box, intr)
     write_boxes(folder / "groundtruth.txt", boxes)
     (folder / "absence.label").write_text("".join(f"{v}\n" for v in absence))
     (folder / "cover.label").write_text("".join(f"{v}\n" for v in cover))
     used = scene.sources_used
+    present = absence == 0
+    events = scene.target_events
+    attributes = dict(
+        partly_hidden_frames=int((present & (visible < 0.95)).sum()),  # occluder or frame edge
+        hidden_frames=int(((boxes[:, 2] > 0) & (absence == 1)).sum()),  # in view, < min_visible
+        out_of_view_frames=int((boxes[:, 2] <= 0).sum()),
+        reentries=int((present[1:] & ~present[:-1]).sum()),  # absent -> seen again
+        distractor_frames=int(near.sum()),  # a look-alike within 3 target lengths
+        stops=events["stops"], uturns=events["uturns"], on_road=events["on_road"],
+        distractors=events["distractors"])
     extra = {}
     if scene.aerial is not None:
         extra = {"ground": scene.ground_info()}
         used = {"ground": (), "target": used["target"], "occluders": used["occluders"]}
-    return dict(**extra, sim_seed=scene.seed, follow=operator.follow,
+    return dict(**extra, attributes=attributes, sim_seed=scene.seed, follow=operator.follow,
                 look_away=operator.away is not None,
                 absent_frames=int(absence.sum()), out_of_view_frames=int((boxes[:, 2] <= 0).sum()),
                 sources=sorted(set(used["ground"]) | set(used["target"]) | set(used["occluders"])))
+
+
+ATTRIBUTES = ("partial_occlusion", "full_occlusion", "out_of_view", "reentry", "distractor",
+              "stop", "uturn", "on_road", "fast_motion", "oblique", "look_away")
+
+
+def sequence_attributes(recipe: dict) -> list[str]:
+    """The :data:`ATTRIBUTES` a sequence has (for per-attribute evaluation)."""
+    a = recipe["attributes"]
+    have = {"partial_occlusion": a["partly_hidden_frames"] > 0,
+            "full_occlusion": a["hidden_frames"] > 0, "out_of_view": a["out_of_view_frames"] > 0,
+            "reentry": a["reentries"] > 0, "distractor": a["distractor_frames"] > 0,
+            "stop": a["stops"] > 0, "uturn": a["uturns"] > 0, "on_road": bool(a["on_road"]),
+            "fast_motion": recipe["fast_motion_prob"] > 0,
+            "oblique": recipe.get("camera_tilt_deg", 0.0) > 0, "look_away": recipe["look_away"]}
+    return [name for name in ATTRIBUTES if have[name]]
+
+
+def _attribute_counts(recipes: list[dict]) -> dict:
+    """Sequences per attribute (and per target class) of one split."""
+    counts = {name: 0 for name in ATTRIBUTES}
+    classes: dict[str, int] = {}
+    for r in recipes:
+        for name in sequence_attributes(r):
+            counts[name] += 1
+        cls = r.get("target_class", "vehicle_or_ellipse")
+        classes[cls] = classes.get(cls, 0) + 1
+    return {**counts, "target_class": dict(sorted(classes.items()))}
 
 
 def _pick(rng: np.random.Generator, n: int, frac: float) -> set[int]:
@@ -291,14 +366,21 @@ def generate(cfg: SynthConfig) -> Path:
         offset = int(split_rng.integers(len(levels)))
         fast, follow, away = (_pick(split_rng, n_seq, f) for f in (
             cfg.fast_motion_frac, cfg.follow_frac, cfg.look_away_frac))
-        oblique = _pick(split_rng, n_seq, cfg.oblique_frac) if folder is not None else set()
+        oblique, behaviours = set(), [{} for _ in range(n_seq)]
+        if folder is not None:
+            oblique = _pick(split_rng, n_seq, cfg.oblique_frac)
+            for key, frac in (("road", cfg.road_frac), ("stops", cfg.stop_frac),
+                              ("uturns", cfg.uturn_frac), ("distractors", cfg.distractor_frac)):
+                for i in _pick(split_rng, n_seq, frac):
+                    behaviours[i][key] = True
         names, recipes = [], {}
         for i in range(n_seq):
             rng = np.random.default_rng([cfg.seed, si, i])
             name = f"night_{split}_{i + 1:04d}"
             level = levels[(i + offset) % len(levels)]
             sim, recipe = _sim_config(cfg, rng, level, i in fast, photos[split],
-                                      textures[split] if textures else None, folder, i in oblique)
+                                      textures[split] if textures else None, folder,
+                                      i in oblique, behaviours[i])
             recipe.update(_render(cfg, rng, sim, n_frames, split_dir / name, i in follow,
                                   i in away))
             names.append(name)
@@ -309,7 +391,8 @@ def generate(cfg: SynthConfig) -> Path:
         meta["counts"][split] = {
             "sequences": n_seq, "frames": n_seq * n_frames,
             "absent_frames": sum(r["absent_frames"] for r in recipes.values()),
-            "out_of_view_frames": sum(r["out_of_view_frames"] for r in recipes.values())}
+            "out_of_view_frames": sum(r["out_of_view_frames"] for r in recipes.values()),
+            "attributes": _attribute_counts(list(recipes.values()))}
     bar.close()
     (cfg.out / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
     return cfg.out

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -88,17 +89,43 @@ class AerialGround:
         return float(x), float(y), float(heading + rng.normal(0.0, 0.05))
 
     def street_heading(self, x: float, y: float, radius: float = 40.0) -> float:
-        """Direction of the street at ground (x, y): the main axis of street pixels nearby."""
+        """Direction of the street at ground (x, y) (0 where there is none)."""
+        axis = self.street_axis(x, y, radius)
+        return 0.0 if axis is None else axis[0]
+
+    def street_axis(self, x: float, y: float, radius: float = 40.0
+                    ) -> tuple[float, float, float] | None:
+        """(direction, centre x, centre y) of the street pixels within ``radius`` of (x, y):
+        their main axis and centroid; None if there are (almost) none."""
         n = self.street.shape[0]
-        r = int(radius)
+        r = max(int(radius), 4)
         x0, x1 = max(int(x) - r, 0), min(int(x) + r + 1, n)
         y0, y1 = max(int(y) - r, 0), min(int(y) + r + 1, n)
         ys, xs = np.nonzero(self.street[y0:y1:2, x0:x1:2])
-        if xs.size < 3:
-            return 0.0
-        c = np.cov(np.stack([xs, ys]).astype(np.float64))
-        w, v = np.linalg.eigh(c)
-        return float(math.atan2(v[1, 1], v[0, 1]))
+        if xs.size < 6:
+            return None
+        pts = np.stack([x0 + 2.0 * xs, y0 + 2.0 * ys])
+        _, v = np.linalg.eigh(np.cov(pts))
+        return float(math.atan2(v[1, 1], v[0, 1])), float(pts[0].mean()), float(pts[1].mean())
+
+    def road_steer(self, radius: float,
+                   gain: float = 2.0) -> Callable[[float, float, float], float]:
+        """A turn-rate function that keeps a mover on the street it drives on: it turns towards
+        the street's direction (the one closer to its heading) and towards the street's centre;
+        off the streets it does nothing."""
+
+        def steer(x: float, y: float, heading: float) -> float:
+            axis = self.street_axis(x, y, radius)
+            if axis is None:
+                return 0.0
+            d = (axis[0] - heading + math.pi) % (2 * math.pi) - math.pi
+            if abs(d) > math.pi / 2:
+                d = d - math.copysign(math.pi, d)
+            ex, ey = axis[1] - x, axis[2] - y
+            lateral = -math.sin(heading) * ex + math.cos(heading) * ey  # > 0: centre on the right
+            return gain * d + gain * lateral / radius
+
+        return steer
 
 
 def road_like(bgr: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ import numpy as np
 
 from .sprites import HEADLIGHT, PAINTS, TAILLIGHT, Sprite, SpriteLight, _matte, _texture, make_target
 
-__all__ = ["CLASS_MAKERS", "make_class_sprite", "make_motor", "make_person", "make_truck"]
+__all__ = ["CLASS_MAKERS", "CLASS_SIZES_M", "make_class_sprite", "make_motor", "make_person",
+           "make_truck"]
 
 CLOTHES = ((40, 40, 40), (30, 30, 140), (150, 60, 20), (200, 200, 200), (40, 120, 200),
            (60, 90, 60), (120, 40, 120), (20, 160, 230))  # BGR
@@ -146,6 +147,11 @@ def make_car(name: str, length: float, width: float, rng: np.random.Generator,
     sprite.kind = "car"
     return sprite
 
+
+# real sizes in metres, (length lo, hi), (width lo, hi); a person is a figure seen obliquely
+CLASS_SIZES_M: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "person": ((1.1, 1.5), (0.45, 0.6)), "motor": ((1.8, 2.2), (0.6, 0.8)),
+    "car": ((3.9, 5.0), (1.7, 2.0)), "truck": ((7.0, 12.0), (2.4, 2.6))}
 
 CLASS_MAKERS: dict[str, Callable[..., Sprite]] = {
     "person": make_person, "motor": make_motor, "car": make_car, "truck": make_truck}

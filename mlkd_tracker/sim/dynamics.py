@@ -10,7 +10,8 @@ leaves the ground texture.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -48,11 +49,43 @@ class TargetMotion:
     turn_rate: float = 0.0
     speed_var: float = 0.0  # slow relative speed variation
     burst_left: float = 0.0  # seconds of burst remaining
+    stop_prob: float = 0.0  # stops per second (1..4 s standing, braking and accelerating)
+    uturn_prob: float = 0.0  # U-turns per second (half a turn in about 2 s)
+    steer: Callable[[float, float, float], float] | None = field(default=None, repr=False)
+    # ``steer(x, y, heading)``: extra turn rate (rad/s), e.g. to follow a road
+    stop_left: float = 0.0
+    uturn_left: float = 0.0  # rad of U-turn still to turn (signed)
+    drive: float = 1.0  # speed factor: 0 while standing, eases in and out
+    stops: int = 0  # events so far
+    uturns: int = 0
 
     @property
     def current_speed(self) -> float:
         gain = self.fast_gain if self.burst_left > 0 else 1.0
-        return self.speed * (1.0 + self.speed_var) * gain
+        return self.speed * (1.0 + self.speed_var) * gain * self.drive
+
+    def _events(self, dt: float, rng: np.random.Generator) -> float:
+        """Stops and U-turns (only drawn when enabled, so other streams stay as they were);
+        returns the U-turn's turn rate for this step."""
+        if self.stop_prob > 0:
+            self.stop_left = max(self.stop_left - dt, 0.0)
+            if self.stop_left == 0 and self.drive > 0.9 and rng.random() < self.stop_prob * dt:
+                self.stop_left = rng.uniform(1.0, 4.0)
+                self.stops += 1
+            goal = 0.0 if self.stop_left > 0 else 1.0
+            self.drive += (goal - self.drive) * (1.0 - math.exp(-dt / 0.6))
+        if self.uturn_prob > 0 and self.uturn_left == 0 and rng.random() < self.uturn_prob * dt:
+            self.uturn_left = math.pi if rng.random() < 0.5 else -math.pi
+            self.uturns += 1
+        if self.uturn_left == 0:
+            return 0.0
+        rate = math.copysign(math.pi / 2.0, self.uturn_left)
+        turn = rate * dt
+        if abs(turn) >= abs(self.uturn_left):
+            turn, self.uturn_left = self.uturn_left, 0.0
+        else:
+            self.uturn_left -= turn
+        return turn / dt
 
     def step(self, dt: float, rng: np.random.Generator) -> None:
         self.turn_rate = ou_step(self.turn_rate, self.turn_std, 2.0, dt, rng)
@@ -60,10 +93,13 @@ class TargetMotion:
         self.burst_left = max(self.burst_left - dt, 0.0)
         if self.fast_prob > 0 and rng.random() < self.fast_prob * dt:
             self.burst_left = rng.uniform(0.5, 1.5)
+        uturn = self._events(dt, rng)
         lo, hi = self.bounds
         margin = 0.1 * (hi - lo)
         steer = border_steer(self.x, self.y, self.heading, lo + margin, hi - margin)
-        self.heading = wrap(self.heading + (self.turn_rate + steer) * dt)
+        if self.steer is not None and uturn == 0 and steer == 0:
+            steer = self.steer(self.x, self.y, self.heading)
+        self.heading = wrap(self.heading + (self.turn_rate + steer + uturn) * dt)
         v = self.current_speed
         self.x = min(max(self.x + v * math.cos(self.heading) * dt, lo), hi)
         self.y = min(max(self.y + v * math.sin(self.heading) * dt, lo), hi)

@@ -39,7 +39,8 @@ from .ground import GroundConfig, build_ground
 from .lowlight import (
     DARKNESS_LEVELS, LED_WHITE, MERCURY, SODIUM, Light, LowLightConfig, NightCamera,
 )
-from .sprites import make_occluder, make_target
+from .class_sprites import CLASS_MAKERS, CLASS_SIZES_M, make_class_sprite
+from .sprites import Sprite, make_occluder, make_target
 from .texture_folder import TextureFolder, resolve_textures
 
 
@@ -63,6 +64,13 @@ class SimConfig:
     aerial: AerialConfig = field(default_factory=AerialConfig)
     window_radiance: float = 0.5  # linear radiance of a fully lit window (1 = sensor white)
     camera_tilt_deg: float = 0.0  # initial gimbal tilt: 0 = nadir, > 0 = oblique, looking ahead
+    # target behaviour (the defaults keep the plain target of earlier versions)
+    target_class: str | None = None  # person, motor, car, truck (class_sprites); None = a
+    # vehicle or an ellipse (vehicle_prob) of target_aspect
+    follow_roads: bool = False  # aerial ground: start on a street and drive along the streets
+    stop_prob: float = 0.0  # stops per second (brake, stand 1..4 s, accelerate)
+    uturn_prob: float = 0.0  # U-turns per second
+    distractors: int = 0  # look-alikes (same class and photo, other paint) driving near the target
     target_size_px: tuple[float, float] = (24.0, 48.0)  # target length range, image px at nadir
     target_aspect: tuple[float, float] = (0.4, 0.6)  # width / length range
     target_speed_px: float = 40.0  # mean ground speed, ground px/s (4 m/s at 0.1 m/px)
@@ -90,7 +98,9 @@ class SimConfig:
               and self.altitude_m > 0 and self.ground_res_m > 0 and self.occluders >= 0
               and 0 < self.target_size_px[0] <= self.target_size_px[1]
               and min(self.gimbal_limits_deg) >= 0 and max(self.gimbal_limits_deg) < 80
-              and self.window_radiance >= 0
+              and self.window_radiance >= 0 and self.distractors >= 0
+              and self.stop_prob >= 0 and self.uturn_prob >= 0
+              and (self.target_class is None or self.target_class in CLASS_MAKERS)
               and abs(self.camera_tilt_deg) <= self.gimbal_limits_deg[1])
         if not ok:
             raise ValueError(f"invalid SimConfig: {self}")
@@ -203,8 +213,12 @@ class NightScene:
         self._layers = Layers.from_ground(image)
         sun = layout.uniform(-math.pi, math.pi)
         self._sun = (math.cos(sun), math.sin(sun))
+        extra = np.random.default_rng([self.seed, 13])  # new behaviour: its own stream
+        self._rng_distractors = np.random.default_rng([self.seed, 14])
         self._make_target(target_photo, looks)
         self._place_movers(layout)
+        self._on_road = self._behaviour(extra)
+        self._place_distractors(extra, target_photo)
         self._occluder_sources: set[str] = set()
         self._n_occluders = 0
         self._place_occluders(layout, ground_photos)
@@ -219,9 +233,84 @@ class NightScene:
         self._length = rng.uniform(*cfg.target_size_px) / self.ground_scale  # ground px
         width = self._length * rng.uniform(*cfg.target_aspect)
         lights_on = rng.random() < cfg.target_lights_prob
-        t = make_target(photo, self._length, width, rng, lights_on, cfg.vehicle_prob)
+        if cfg.target_class is None:
+            t = make_target(photo, self._length, width, rng, lights_on, cfg.vehicle_prob)
+        else:
+            (l_lo, l_hi), (w_lo, w_hi) = CLASS_SIZES_M[cfg.target_class]
+            width = self._length * rng.uniform(w_lo, w_hi) / ((l_lo + l_hi) / 2)
+            t = make_class_sprite(cfg.target_class, photo, self._length, width, rng,
+                                  lights_on and cfg.target_class != "person")
+        self._lights_on = lights_on
         self._target = t
-        self._target_rgba = np.dstack([t.bgr * t.alpha[:, :, None], t.alpha]).astype(np.float32)
+        self._target_rgba = _premultiplied(t)
+
+    def _behaviour(self, rng: np.random.Generator) -> bool:
+        """Stops, U-turns and road following of the target; True if it starts on a street."""
+        cfg, m = self.cfg, self._motion
+        m.stop_prob, m.uturn_prob = cfg.stop_prob, cfg.uturn_prob
+        if not (cfg.follow_roads and self._aerial is not None):
+            return False
+        a = self._aerial
+        r = int(0.3 * min(cfg.width, cfg.height) / self.ground_scale)  # within the view
+        n = a.street.shape[0]
+        x0, y0 = max(int(m.x) - r, 0), max(int(m.y) - r, 0)
+        ys, xs = np.nonzero(a.street[y0:min(int(m.y) + r, n), x0:min(int(m.x) + r, n)])
+        if xs.size == 0:
+            return False
+        i = int(np.argmin(np.hypot(x0 + xs - m.x, y0 + ys - m.y)))
+        lo, hi = m.bounds
+        m.x, m.y = min(max(float(x0 + xs[i]), lo), hi), min(max(float(y0 + ys[i]), lo), hi)
+        m.heading = a.street_heading(m.x, m.y, max(2.0 * self._length, 16.0)) + (
+            math.pi if rng.random() < 0.5 else 0.0)
+        m.turn_std *= 0.3  # the road does the turning
+        m.steer = a.road_steer(max(1.5 * self._length, 12.0))
+        return True
+
+    def _place_distractors(self, rng: np.random.Generator, photo: str) -> None:
+        """``cfg.distractors`` look-alikes 2..6 lengths ahead of or behind the target, in its
+        lane or the oncoming one, at a similar speed."""
+        cfg, m, t = self.cfg, self._motion, self._target
+        self._distractors: list[tuple[Sprite, np.ndarray, TargetMotion]] = []
+        for _ in range(cfg.distractors):
+            length = self._length * rng.uniform(0.85, 1.15)
+            width = t.alpha.shape[0] * rng.uniform(0.9, 1.1)
+            if cfg.target_class is None:
+                sprite = make_target(photo, length, width, rng, self._lights_on, 1.0)
+            else:
+                sprite = make_class_sprite(cfg.target_class, photo, length, width, rng,
+                                           self._lights_on and cfg.target_class != "person")
+            along = rng.uniform(2.0, 6.0) * self._length * (1 if rng.random() < 0.5 else -1)
+            oncoming = rng.random() < 0.4
+            side = (1.2 if oncoming else 0.0) * width + rng.normal(0.0, 0.1 * width)
+            c, s_ = math.cos(m.heading), math.sin(m.heading)
+            lo, hi = m.bounds
+            x = min(max(m.x + along * c - side * s_, lo), hi)
+            y = min(max(m.y + along * s_ + side * c, lo), hi)
+            motion = TargetMotion(x, y, m.heading + (math.pi if oncoming else 0.0),
+                                  m.speed * rng.uniform(0.7, 1.3), m.turn_std, m.bounds,
+                                  stop_prob=cfg.stop_prob, steer=m.steer)
+            self._distractors.append((sprite, _premultiplied(sprite), motion))
+        if self._distractors:  # the ground without occluders, for layering movers
+            lay = self._layers
+            self._bare = Layers(lay.ground, np.zeros_like(lay.premult),
+                                np.zeros_like(lay.occ_alpha), lay.ground)
+
+    @property
+    def target_kind(self) -> str:
+        """The target sprite's kind: vehicle, ellipse, or its class (person, motor, ...)."""
+        return self._target.kind
+
+    @property
+    def target_events(self) -> dict:
+        """What the target has done so far: stops, U-turns; whether it drives on roads."""
+        return {"stops": self._motion.stops, "uturns": self._motion.uturns,
+                "on_road": self._on_road, "distractors": len(self._distractors)}
+
+    def nearest_distractor(self) -> float:
+        """Ground distance from the target to the nearest distractor, in target lengths."""
+        m = self._motion
+        d = [math.hypot(dm.x - m.x, dm.y - m.y) for _, _, dm in self._distractors]
+        return min(d) / self._length if d else math.inf
 
     def _place_movers(self, rng: np.random.Generator) -> None:
         """Drone over the central part of the mosaic, target near the image centre."""
@@ -257,7 +346,9 @@ class NightScene:
             ox = m.x + dist * math.cos(m.heading) - lateral * math.sin(m.heading)
             oy = m.y + dist * math.sin(m.heading) + lateral * math.cos(m.heading)
             photo = sources[int(rng.integers(len(sources)))]
-            self.add_occluder(ox, oy, size, rng=rng, photo=photo)
+            # over a real street only a tree crown can hang: roofs would block the road
+            kind = "canopy" if self._aerial is not None else None
+            self.add_occluder(ox, oy, size, kind, rng=rng, photo=photo)
 
     def _place_street_lights(self, rng: np.random.Generator) -> None:
         """The aerial ground's street lamps; on a photo ground ``lowlight.glare`` lamps around
@@ -302,6 +393,8 @@ class NightScene:
         self._pan = min(max(self._pan + pan_rate * dt, -lp), lp)
         self._tilt = min(max(self._tilt + tilt_rate * dt, -lt), lt)
         self._motion.step(dt, self._rng_target)
+        for _, _, motion in self._distractors:
+            motion.step(dt, self._rng_distractors)
         self._drone.step(dt, self._rng_drone)
         self.t += dt
         return self._render()
@@ -317,16 +410,31 @@ class NightScene:
         h_img = self._homography()
         shadow_len = 0.3 * self._target.alpha.shape[0]
         sun = (self._sun[0] * shadow_len, self._sun[1] * shadow_len)
-        aff = sprite_affine(self._target, m.x, m.y, m.heading)
-        patch = composite_target(lay, self._target, self._target_rgba, aff, sun)
-        x0, y0, x1, y1 = patch.roi
-        saved = lay.scene[y0:y1, x0:x1].copy()
-        lay.scene[y0:y1, x0:x1] = patch.pixels
+        movers, saved = [], []
         try:
+            for sprite, rgba, dm in self._distractors:  # below the target, over each other
+                d_aff = sprite_affine(sprite, dm.x, dm.y, dm.heading)
+                seen = composite_target(lay, sprite, rgba, d_aff, sun)
+                bare = composite_target(self._bare, sprite, rgba, d_aff, sun)
+                x0, y0, x1, y1 = seen.roi
+                saved.append((seen.roi, lay.scene[y0:y1, x0:x1].copy(),
+                              lay.ground[y0:y1, x0:x1].copy()))
+                lay.scene[y0:y1, x0:x1] = seen.pixels
+                lay.ground[y0:y1, x0:x1] = bare.pixels
+                movers.append((sprite, d_aff))
+            aff = sprite_affine(self._target, m.x, m.y, m.heading)
+            patch = composite_target(lay, self._target, self._target_rgba, aff, sun)
+            x0, y0, x1, y1 = patch.roi
+            saved.append((patch.roi, lay.scene[y0:y1, x0:x1].copy(), None))
+            lay.scene[y0:y1, x0:x1] = patch.pixels
+            movers.append((self._target, aff))
             clean = cv2.warpPerspective(lay.scene, h_img, (cfg.width, cfg.height),
                                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         finally:
-            lay.scene[y0:y1, x0:x1] = saved
+            for (x0, y0, x1, y1), scene_px, ground_px in reversed(saved):
+                lay.scene[y0:y1, x0:x1] = scene_px
+                if ground_px is not None:
+                    lay.ground[y0:y1, x0:x1] = ground_px
         box, visible = measure(h_img, patch, cfg.width, cfg.height)
 
         centre = self._k[:2, 2]
@@ -337,11 +445,11 @@ class NightScene:
             glow = cv2.warpPerspective(self._aerial.glow, h_img, (cfg.width, cfg.height),
                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         night = self._camera.render(clean, self._rng_noise, (motion[0], motion[1]),
-                                    self._lights(h_img, aff), glow, cfg.window_radiance)
+                                    self._lights(h_img, movers), glow, cfg.window_radiance)
         return SimFrame(night, clean, box, visible, self.t)
 
-    def _lights(self, h_img: np.ndarray, aff: np.ndarray) -> list[Light]:
-        """Street lamps and the target's own lights in image px (occluded lights dimmed)."""
+    def _lights(self, h_img: np.ndarray, movers: list[tuple[Sprite, np.ndarray]]) -> list[Light]:
+        """Street lamps and the movers' own lights in image px (occluded lights dimmed)."""
         cfg, lay = self.cfg, self._layers
         out = []
         reach = 3.0 * max(cfg.lowlight.pool_px, 50.0)  # cull lights too far away to matter
@@ -351,18 +459,24 @@ class NightScene:
                                   & (pts[:, 1] > -reach) & (pts[:, 1] < cfg.height + reach))
             for i in near:
                 out.append(Light(pts[i, 0], pts[i, 1], *self._street_lights[i][2:]))
-        if self._target.lights:
-            src = np.array([[lt.x, lt.y] for lt in self._target.lights])
+        for sprite, aff in movers:
+            if not sprite.lights:
+                continue
+            src = np.array([[lt.x, lt.y] for lt in sprite.lights])
             ground = src @ aff[:, :2].T + aff[:, 2]
             pts = project(h_img, ground)
             n = lay.occ_alpha.shape[0]
-            for (x, y), (gx, gy), lt in zip(pts, ground, self._target.lights):
+            for (x, y), (gx, gy), lt in zip(pts, ground, sprite.lights):
                 gi, gj = min(max(int(gy), 0), n - 1), min(max(int(gx), 0), n - 1)
                 cover = lay.occ_alpha[gi, gj] / 255.0
                 out.append(Light(x, y, lt.intensity * (1.0 - cover), lt.colour,
                                  lt.pool * self.ground_scale, lt.glare))
         return [lt for lt in out if -reach < lt.x < cfg.width + reach
                 and -reach < lt.y < cfg.height + reach]
+
+
+def _premultiplied(sprite: Sprite) -> np.ndarray:
+    return np.dstack([sprite.bgr * sprite.alpha[:, :, None], sprite.alpha]).astype(np.float32)
 
 
 def render_sequence(cfg: SimConfig, n_frames: int) -> Iterator[SimFrame]:

@@ -104,6 +104,9 @@ def test_sequences_vary_darkness_size_and_motion(tmp_path):
     sizes = [r["target_size_px"] for r in recipes]
     assert min(sizes) >= 12 and max(sizes) <= 0.35 * 120 + 1e-6 and max(sizes) > 1.5 * min(sizes)
     assert len({r["occluders"] for r in recipes}) > 1 and len({r["sim_seed"] for r in recipes}) == 8
+    counts = meta["counts"]["train"]["attributes"]
+    assert counts["fast_motion"] == sum(r["fast_motion_prob"] > 0 for r in recipes) > 0
+    assert counts["target_class"] == {"vehicle_or_ellipse": 8}  # photo ground: the plain target
 
 
 def test_refuses_to_overwrite_unless_asked(tiny, tmp_path):
@@ -167,6 +170,14 @@ def test_aerial_textures_physical_scale_and_disjoint_texture_splits(tmp_path):
                                                              rel=5e-3)  # rounded in meta
             assert 12 <= recipe["altitude_m"] <= 250
             tilts.append(recipe["camera_tilt_deg"])
+            assert recipe["target_class"] in ("car", "truck", "motor", "person")
+            attrs = recipe["attributes"]
+            assert attrs["out_of_view_frames"] == recipe["out_of_view_frames"]
+            assert set(synth.sequence_attributes(recipe)) <= set(synth.ATTRIBUTES)
+        counts = meta["counts"][split]["attributes"]
+        assert sum(counts["target_class"].values()) == 2
+        assert counts["oblique"] == sum(r["camera_tilt_deg"] > 0
+                                        for r in meta["sequences"][split].values())
     assert sum(t > 0 for t in tilts) == 3 and all(t == 0 or 10 <= t <= 35 for t in tilts)
     again = generate(dataclasses.replace(cfg, out=tmp_path / "again"))
     frame = Path("test/night_test_0001/00000003.jpg")

@@ -229,3 +229,52 @@ def test_night_frame_shows_street_lamps_that_the_day_copy_does_not(textures):
     assert scene.ground_info()["lamps"] > 0
     grey = cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY)
     assert grey.max() >= 250 and np.median(grey) < 60  # lamps saturate, the rest is dark
+
+
+def test_target_stops_and_u_turns_when_asked():
+    from mlkd_tracker.sim.dynamics import TargetMotion
+
+    rng = np.random.default_rng(0)
+    m = TargetMotion(500.0, 500.0, 0.0, 40.0, 0.0, (0.0, 1000.0), stop_prob=0.5, uturn_prob=0.2)
+    speeds, headings = [], []
+    for _ in range(30 * 20):
+        m.step(1 / 30, rng)
+        speeds.append(m.current_speed)
+        headings.append(m.heading)
+    assert m.stops >= 3 and m.uturns >= 1
+    assert min(speeds) < 1.0 and max(speeds) > 30.0  # stands, then drives again
+    assert max(abs(h) for h in headings) > 3.0  # turned round (heading near +-pi)
+
+
+def test_target_drives_along_the_streets(textures):
+    hits, n = 0, 90
+    for seed in (0, 1):
+        scene = NightScene(aerial_cfg(textures, seed=seed, texture_names=["town0.png"],
+                                      follow_roads=True, target_class="car",
+                                      ground=GroundConfig(size=1024)))
+        assert scene.target_events["on_road"]
+        for _ in range(n):
+            scene.step()
+            x, y = scene.target_position
+            hits += scene.aerial.street[int(y), int(x)] == 255
+    assert hits >= 0.9 * 2 * n
+
+
+def test_distractors_drive_near_the_target_without_changing_it(textures):
+    base = aerial_cfg(textures, seed=3, target_class="car", target_size_px=(20.0, 20.0))
+    plain, busy = NightScene(base), NightScene(dataclasses.replace(base, distractors=2))
+    assert busy.target_events["distractors"] == 2 and plain.nearest_distractor() == math.inf
+    for _ in range(5):
+        a, b = plain.step(), busy.step()
+        assert a.box == b.box and a.visible == b.visible  # the target is drawn on top
+    assert busy.nearest_distractor() < 8
+    assert not np.array_equal(a.clean, b.clean)
+
+
+def test_target_class_sprites():
+    for cls in ("person", "truck"):
+        scene = NightScene(SimConfig(width=160, height=120, textures=None, target_class=cls,
+                                     ground=GroundConfig(size=512)))
+        assert scene.target_kind == cls
+    with pytest.raises(ValueError):
+        SimConfig(target_class="tank")
