@@ -64,7 +64,8 @@ def _scene_tiles(cfg: SheetConfig, k: int, texture: str, folder) -> np.ndarray:
     car = CAR_LENGTH_M / gsd
     sim = SimConfig(width=width, height=height, seed=cfg.seed * 1000 + k, altitude_m=alt,
                     ground_res_m=gsd, textures=str(folder.root), texture_names=[texture],
-                    camera_tilt_deg=tilt, target_size_px=(car, 1.1 * car), vehicle_prob=1.0,
+                    camera_tilt_deg=tilt, target_size_px=(car, 1.1 * car), target_class="car",
+                    follow_roads=True, distractors=int(k % 2 == 0),
                     ground=GroundConfig(size=cfg.ground_size), lowlight=level)
     scene = NightScene(sim)
     for _ in range(max(cfg.frames, 1)):
