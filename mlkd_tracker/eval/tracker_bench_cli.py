@@ -32,7 +32,11 @@ def _names(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench trackers`` options to ``parser`` (a subparser of the top-level CLI)."""
+    """Add the ``bench trackers`` options to ``parser`` (a subparser of the top-level CLI); its
+    epilog lists every tracker spec form, as ``eval --help`` does."""
+    from mlkd_tracker.eval.tracker_registry import spec_help
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = spec_help()
     parser.add_argument("--dataset", type=Path, default=Path("data/synth_night/test"),
                         help="data set root, GOT-10k or UAV123 layout "
                              "(default data/synth_night/test)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,11 +139,13 @@ def spec_forms() -> list[tuple[str, str]]:
     return [(f"{prefix}:{kind.arg}", kind.help) for prefix, kind in kinds().items()]
 
 
-def describe_spec_forms(indent: str = "  ") -> str:
-    """The spec forms as lines for ``--help`` texts and error messages."""
+def describe_spec_forms(indent: str = "  ", width: int = 100) -> str:
+    """The spec forms as a two-column text for ``--help``, wrapped to ``width`` columns."""
     forms = spec_forms()
-    width = max(len(form) for form, _ in forms)
-    return "\n".join(f"{indent}{form.ljust(width)}  {text}" for form, text in forms)
+    column = max(len(form) for form, _ in forms)
+    pad = " " * (len(indent) + column + 2)
+    return "\n".join(textwrap.fill(text, width, initial_indent=f"{indent}{form.ljust(column)}  ",
+                                    subsequent_indent=pad) for form, text in forms)
 
 
 def _known() -> str:

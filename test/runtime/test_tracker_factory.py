@@ -55,8 +55,9 @@ def test_the_built_in_forms_are_listed_for_help():
     forms = dict(spec_forms())
     assert "opencv:csrt|kcf|mil|mosse" in forms and "onnx:<model>" in forms
     assert "enhanced:<enhancer.onnx>+<model>" in forms
-    text = describe_spec_forms()
+    text = " ".join(describe_spec_forms().split())  # wrapped for --help
     assert all(form in text and help_text in text for form, help_text in spec_forms())
+    assert max(len(line) for line in describe_spec_forms(width=80).splitlines()) <= 80
 
 
 @pytest.mark.parametrize("text", ["opencv:csrt", " OpenCV:KCF ", "opencv:mil"])
