@@ -51,8 +51,9 @@ class AerialConfig:
     lamp_prob: float = 0.85  # chance a cell with a street gets its lamp (a few are out)
     lamp_pool_m: float = 7.0  # radius (sigma) of a lamp's pool of light on the ground
     lamp_intensity: tuple[float, float] = (1.5, 3.5)  # peak lamp radiance (1 = sensor white)
-    windows_per_ha: float = 120.0  # lit windows per hectare of built-up ground
-    window_m: tuple[float, float] = (0.8, 2.0)  # lit window (or light spill) size
+    windows_per_ha: float = 60.0  # lit windows per hectare of built-up ground (from above most
+    # are hidden by the roofs: what shows is a skylight, a lit yard or the spill by a wall)
+    window_m: tuple[float, float] = (0.4, 1.2)  # lit window (or light spill) size
     colour_jitter: float = 0.1  # per-channel gain jitter of the texture
 
     def __post_init__(self) -> None:
