@@ -16,7 +16,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from mlkd_tracker.nodes.detection_conversion import make_detection
 from mlkd_tracker.nodes.image_conversion import array_to_image
 from mlkd_tracker.tools.launch_xml import NodeSpec
-from ros_probe import Probe, diag_statuses, start_nodes, wait_until
+from ros_probe import Probe, diag_statuses, start_nodes, wait_init_link, wait_until
 
 pytestmark = pytest.mark.ros
 W, H = 160, 120
@@ -99,6 +99,7 @@ def test_stall_warns_then_resume_is_ok_and_the_track_survives(loop):
     camera.running.set()
     assert wait_until(lambda: camera.publisher.get_subscription_count() > 0
                       and init.get_subscription_count() > 0 and len(tracks) > 3, T)
+    wait_init_link(init, group.running[0].log_path.read_text)
     t0 = camera.t - 1
     init.publish(make_detection(camera.headers[t0], (_x(t0), 50, 20, 20)))
     assert wait_until(lambda: any(m.detections and m.detections[0].id == "1" for m in tracks), T), \

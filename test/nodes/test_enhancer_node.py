@@ -21,7 +21,8 @@ from mlkd_tracker.tools.launch_xml import NodeSpec
 from mlkd_tracker.runtime.enhancer import OnnxEnhancer
 from image_node_probe import (T, Headers, ImageNode, assert_bad_frames_refused, bad_frames,
                               raw_and_compressed)
-from ros_probe import diag_statuses, publish_until, start_nodes, wait_until
+from mlkd_tracker.runtime.low_light_gate import measure
+from ros_probe import diag_statuses, diag_values, publish_until, start_nodes, wait_until
 from tiny_enhancer import export_tiny_enhancer, with_metadata
 
 pytestmark = pytest.mark.ros
@@ -114,11 +115,16 @@ def test_gate_passes_bright_frames_through_and_enhances_dark_ones(nodes, engine)
             "diagnostics do not show the gate state"
 
         raw.set(passthrough_when_bright=False)
-        silent = _header()
-        raw.images.publish(array_to_image(bright, "bgr8", silent))
-        wait_until(lambda: False, 1.0)
+        silent, quiet = _header(), _frame(160, seed=5)  # bright, of a brightness seen only here
+        level = measure(quiet).brightness
+        assert abs(level - measure(bright).brightness) > 20
+        # re-sent until diagnostics show the node measured it (it was taken, not overwritten) ...
+        assert publish_until(raw.images, array_to_image(quiet, "bgr8", silent), lambda: raw.alive()
+                             and abs(float(diag_values(diags, "enhancer_node", raw.fqn)
+                                           .get("brightness", "nan")) - level) < 1.0, T)
+        # ... then a dark frame's answer: outputs are in order, so one for it would be here now
+        raw.send(dark)
         assert raw.answer(silent) is None, "a bright frame was published without passthrough"
-        raw.send(dark)  # and dark frames still are
     finally:
         raw.set(gate_enabled=False, passthrough_when_bright=True)
 

@@ -27,11 +27,12 @@ from mlkd_tracker.nodes.detection_conversion import bbox_to_box, make_detection
 from mlkd_tracker.nodes.image_conversion import array_to_image
 from mlkd_tracker.tools.launch_xml import NodeSpec
 from mlkd_tracker.nodes.qos import OUTPUT_QOS
-from ros_probe import (Probe, call_trigger, diag_statuses, square_frame, start_nodes,
-                       wait_until)
+from ros_probe import (Probe, call_trigger, diag_statuses, publish_until, square_frame,
+                       start_nodes, wait_init_link, wait_until)
 
 pytestmark = pytest.mark.ros
 TARGET = (40.0, 50.0, 20.0, 20.0)  # where square_frame(0) draws the bright square
+T = 30.0  # generous: only a failing check waits this long (the machine may be loaded)
 
 
 def _header(t: int) -> Header:
@@ -65,21 +66,25 @@ def test_idle_tracker_acquires_the_allowed_detection_and_ignores_bad_ones(ros_en
         diags = probe.watch(DiagnosticArray, "/diagnostics")
         t = iter(range(1000))
 
+        def frame(i: int) -> None:
+            """Publish frame ``i`` until the tracker answered it (it answers every frame it
+            takes, IDLE or not): then it holds the frame, as it would a real detector's input."""
+            assert publish_until(images, array_to_image(square_frame(0), "bgr8", _header(i)),
+                                 lambda: any(m.header.stamp == _header(i).stamp for m in tracks),
+                                 15, period=0.1), f"tracker_node never answered frame {i}"
+
         def send(make_dets, predicate) -> bool:
             """Each round: a new frame, then detections stamped with that frame's header."""
-            def once():
-                i = next(t)
-                images.publish(array_to_image(square_frame(0), "bgr8", _header(i)))
-                time.sleep(0.02)  # the frame first, as from a real detector
-                detections.publish(make_dets(_header(i)))
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                once()
+                i = next(t)
+                frame(i)
+                detections.publish(make_dets(_header(i)))
                 if wait_until(predicate, 0.15):
                     return True
             return False
 
-        assert send(lambda h: _dets(h), lambda: len(tracks) > 0)  # node up; empty array ignored
+        assert send(lambda h: _dets(h), lambda: True)  # node up (a frame answered); empty ignored
         # A bird and a low-scoring drone: nothing the filter allows, so the tracker stays IDLE.
         assert send(lambda h: _dets(h, (TARGET, "bird", 0.99), ((90, 20, 20, 20), "drone", 0.3)),
                     lambda: "nothing to acquire in 2 detection(s): 2 of another class" in log())
@@ -97,7 +102,8 @@ def test_idle_tracker_acquires_the_allowed_detection_and_ignores_bad_ones(ros_en
         first = next(m for m in tracks if m.detections).detections[0]
         assert first.id == "1"
         assert _ious([(bbox_to_box(first.bbox), TARGET)])[0] > 0.7
-        assert "episode 1 auto-acquired (class 'uav', score 0.80" in log()
+        # the tracker logs an episode after publishing its first track: wait for the line
+        assert wait_until(lambda: "episode 1 auto-acquired (class 'uav', score 0.80" in log(), T)
         assert wait_until(lambda: any(s.level == DiagnosticStatus.WARN and "detection" in s.message
                                       for s in diag_statuses(diags, "tracker_node")), 5)
 
@@ -114,15 +120,14 @@ def test_idle_tracker_acquires_the_allowed_detection_and_ignores_bad_ones(ros_en
         assert tracks[-1].detections == [], "auto-acquired again after ~/stop"
         # ... and a manual ~/init wins: its box, not the detection's, starts episode 2.
         init = probe.publisher(Detection2D, "tracker_node/init")
-        assert wait_until(lambda: init.get_subscription_count() > 0, 10)
+        wait_init_link(init, log)
         manual = (38.0, 48.0, 24.0, 24.0)
         i = next(t)
-        images.publish(array_to_image(square_frame(0), "bgr8", _header(i)))
-        time.sleep(0.3)
+        frame(i)
         init.publish(make_detection(_header(i), manual))
         assert send(lambda h: _dets(h, ((100, 10, 20, 20), "drone", 0.9)),
                     lambda: tracks[-1].detections and tracks[-1].detections[0].id == "2")
-        assert "episode 2 started" in log()
+        assert wait_until(lambda: "episode 2 started" in log(), T)
     finally:
         probe.close()
         assert group.stop()["tracker_node"] == 0
@@ -173,8 +178,10 @@ def test_simulated_target_lost_for_real_is_re_detected(ros_env, tmp_path):
     options the nodes allow are weaker: withholding frames pauses the tracker instead of
     failing it, and raising ``score_threshold`` fakes the loss."""
     repo = Path(__file__).resolve().parents[2]
+    # lockstep (pace_topic): each scene frame waits for the tracker's answer to the last one,
+    # so the tracker sees every frame of the flight however loaded the machine is
     sim = NodeSpec("mlkd_tracker", "sim_node", name="sim_node",
-                   params={"seed": "0", "occluders": "0"})
+                   params={"seed": "0", "occluders": "0", "pace_topic": "tracks"})
     tracker = NodeSpec("mlkd_tracker", "tracker_node", name="tracker_node",
                        params={"backend": "onnx", "model_path": str(repo / "models/student_mobile"),
                                "auto_acquire": "true", "redetect_when_lost": "true",
@@ -203,7 +210,7 @@ def test_simulated_target_lost_for_real_is_re_detected(ros_env, tmp_path):
         detector.enabled = True
         # IDLE -> auto-acquired from the first detection; the student then follows the target.
         assert wait_until(lambda: len(boxes("1")) > 0, 10), "never auto-acquired"
-        assert "episode 1 auto-acquired (class 'target'" in log()
+        assert wait_until(lambda: "episode 1 auto-acquired (class 'target'" in log(), T)
         assert wait_until(lambda: detector.relayed >= 95, 15)
         assert "episode 2" not in log(), "the track was lost before the forced loss"
         ious = _ious([(b, detector.gt[s]) for s, b in boxes("1")])

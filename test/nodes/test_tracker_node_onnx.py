@@ -12,7 +12,7 @@ from fake_siamese_onnx import fake_export
 from mlkd_tracker.nodes.detection_conversion import make_detection
 from mlkd_tracker.nodes.image_conversion import array_to_image
 from mlkd_tracker.tools.launch_xml import NodeSpec
-from ros_probe import Probe, publish_until, start_nodes, wait_until
+from ros_probe import Probe, publish_until, start_nodes, wait_init_link
 
 pytestmark = pytest.mark.ros
 
@@ -44,8 +44,7 @@ def test_onnx_backend_tracks_with_the_shipped_post_processing(ros_env, tmp_path)
         header.stamp.sec = 3
         frame = array_to_image(np.zeros((240, 320, 3), np.uint8), "bgr8", header)
         assert publish_until(images, frame, lambda: len(tracks) > 0, timeout=20)
-        assert wait_until(lambda: init.get_subscription_count() > 0)
-        wait_until(lambda: False, 0.5)
+        wait_init_link(init, group.running[0].log_path.read_text)
         init.publish(make_detection(header, (140, 100, 40, 40)))
         header2 = Header(frame_id="cam")
         header2.stamp.sec = 4

@@ -11,7 +11,7 @@ from mlkd_tracker.nodes.detection_conversion import make_detection
 from mlkd_tracker.nodes.image_conversion import array_to_image, bgr8_to_compressed
 from mlkd_tracker.tools.launch_xml import NodeSpec
 from ros_probe import (Probe, call_trigger, publish_until, square_frame, start_nodes,
-                       wait_until)
+                       wait_init_link, wait_until)
 
 pytestmark = pytest.mark.ros
 W, H = 160, 120
@@ -34,10 +34,13 @@ def node_and_probe(ros_env, tmp_path, request):
     assert group.stop()["tracker_node"] == 0
 
 
-def _init_once(init, msg) -> None:
-    """One init = one episode, so no re-sending: wait until the reliable link is matched."""
-    assert wait_until(lambda: init.get_subscription_count() > 0, 10)
-    wait_until(lambda: False, 0.5)  # let the subscriber's side finish matching too
+def _log(group) -> str:
+    return group.running[0].log_path.read_text()
+
+
+def _init_once(group, init, msg) -> None:
+    """One init = one episode, so no re-sending: wait until both sides matched the link."""
+    wait_init_link(init, lambda: _log(group))
     init.publish(msg)
 
 
@@ -55,7 +58,7 @@ def test_stop_ends_the_episode_and_reset_clears_the_buffer(node_and_probe):
     tracks = probe.watch(Detection2DArray, "tracks")
     init = probe.publisher(Detection2D, "tracker_node/init")
     assert publish_until(_Call(lambda: send(0)), None, lambda: len(tracks) > 0)
-    _init_once(init, make_detection(_header(0), (40, 50, 20, 20)))
+    _init_once(group, init, make_detection(_header(0), (40, 50, 20, 20)))
     assert publish_until(_Call(lambda: send(1)), None, lambda: any(m.detections for m in tracks))
     assert tracks[-1].detections[0].id == "1"
 
@@ -66,8 +69,11 @@ def test_stop_ends_the_episode_and_reset_clears_the_buffer(node_and_probe):
     assert tracks[-1].detections == [], "a stopped tracker still publishes a box"
 
     assert call_trigger(probe, "tracker_node/reset").success
-    _init_once(init, make_detection(_header(2), (42, 50, 20, 20)))
-    assert wait_until(lambda: "~/init refused" in group.running[0].log_path.read_text(), 10), \
+    start = len(_log(group))
+    init.publish(make_detection(_header(2), (42, 50, 20, 20)))  # the link is up since episode 1
+    stamp = _header(2).stamp.sec * 10**9 + _header(2).stamp.nanosec
+    assert wait_until(lambda: f"~/init refused: no buffered frame stamped {stamp} ns"
+                      in _log(group)[start:], 10), \
         "an init for a frame dropped by ~/reset must be refused"
     assert publish_until(_Call(lambda: send(3)), None, lambda: len(tracks) > n + 1)
     init.publish(make_detection(_header(3), (43, 50, 20, 20)))
@@ -99,6 +105,6 @@ def test_compressed_input_is_tracked_and_garbage_is_refused(node_and_probe):
     send = lambda t: images.publish(  # noqa: E731
         bgr8_to_compressed(square_frame(t), "png", header=_header(t)))
     assert publish_until(_Call(lambda: send(0)), None, lambda: len(tracks) > 0)
-    _init_once(init, make_detection(_header(0), (40, 50, 20, 20)))
+    _init_once(group, init, make_detection(_header(0), (40, 50, 20, 20)))
     assert publish_until(_Call(lambda: send(1)), None, lambda: any(m.detections for m in tracks))
     assert abs(tracks[-1].detections[0].bbox.center.position.x - 51) < 4

@@ -1,12 +1,13 @@
 """vision_msgs as built here must be wire-compatible with upstream vision_msgs 4.x."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import rclpy
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 from vision_msgs.msg import Detection2DArray
+
+from ros_probe import wait_until
 
 UPSTREAM_4X_HASH = "RIHS01_214274120007f4a683866481336b70310268cfa107aebe9d594a6acf75bda968"
 MSG_DIR = Path(__file__).resolve().parents[2] / "interfaces" / "vision_msgs" / "msg"
@@ -28,12 +29,9 @@ def test_importable_type_announces_the_upstream_hash_on_the_wire(ros_env):
     try:
         node = rclpy.create_node("hash_probe", context=context)
         node.create_publisher(Detection2DArray, "hash_probe_topic", 1)
-        infos = []
-        deadline = time.monotonic() + 5.0
-        while not infos and time.monotonic() < deadline:
-            infos = node.get_publishers_info_by_topic("/hash_probe_topic")
-            time.sleep(0.05)
-        assert infos, "publisher not visible in the graph"
+        assert wait_until(lambda: node.get_publishers_info_by_topic("/hash_probe_topic"), 5.0), \
+            "publisher not visible in the graph"
+        infos = node.get_publishers_info_by_topic("/hash_probe_topic")
         assert str(infos[0].topic_type_hash) == UPSTREAM_4X_HASH
         node.destroy_node()
     finally:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+
+from mlkd_tracker.nodes.detection_conversion import make_detection
 
 from mlkd_tracker.tools.background_spin import BackgroundSpin
 from mlkd_tracker.tools.launch_xml import LaunchPlan, NodeSpec
@@ -58,6 +62,35 @@ def publish_until(publisher, msg, predicate, timeout: float = 10.0, period: floa
 
 def diag_statuses(messages: list, name_prefix: str) -> list:
     return [s for m in messages for s in m.status if s.name.startswith(name_prefix)]
+
+
+def diag_values(messages: list, name_prefix: str, hardware_id: str | None = None) -> dict[str, str]:
+    """The key/values of the newest status named ``name_prefix...`` (of ``hardware_id``, when
+    given); {} while there is none."""
+    statuses = [s for s in diag_statuses(list(messages), name_prefix)
+                if hardware_id is None or s.hardware_id == hardware_id]
+    return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+
+
+PROBE_INIT_STAMP_NS = 10**9  # 1 s after the epoch: older than any frame a test sends
+
+
+def wait_init_link(init_pub, log: Callable[[], str], timeout: float = 30.0) -> None:
+    """Return once tracker_node's ``~/init`` subscription has matched ``init_pub`` on its own
+    side. The publisher may see the subscription before the subscriber sees the publisher, and an
+    init sent in between is lost (an init is sent once: each one starts an episode). An init
+    stamped :data:`PROBE_INIT_STAMP_NS` matches no frame, so the tracker refuses it with a log
+    line and changes nothing else (its diagnostics show the refusal for a few seconds): it is
+    sent until that line shows."""
+    header = Header(frame_id="link_probe")
+    header.stamp.sec, header.stamp.nanosec = divmod(PROBE_INIT_STAMP_NS, 10**9)
+    words = f"no buffered frame stamped {PROBE_INIT_STAMP_NS} ns"
+    start = len(log())
+    assert wait_until(lambda: init_pub.get_subscription_count() > 0, timeout), \
+        "no ~/init subscription"
+    assert publish_until(init_pub, make_detection(header, (1.0, 1.0, 4.0, 4.0)),
+                         lambda: words in log()[start:], timeout, period=0.5), \
+        "tracker_node never answered an init (no refusal logged)"
 
 
 def call_trigger(probe: Probe, name: str):

@@ -52,16 +52,21 @@ class _Flood:
 
 def test_callbacks_run_until_close_and_close_stops_the_thread(ros_env):
     flood = _Flood()
+    witness = None
     try:
         spin, got = _spin_node("bg_spin_a")
-        assert wait_for(lambda: len(got) > 10, 20), "no message reached the spun node"
+        witness, seen = _spin_node("bg_spin_witness")  # still spinning: the flood goes on
+        assert wait_for(lambda: len(got) > 10 and len(seen) > 10, 20), \
+            "no message reached the spun nodes"
         assert spin.close(timeout=5.0)
         assert not spin.spinning
-        n = len(got)
-        time.sleep(0.3)
+        n, m = len(got), len(seen)
+        assert wait_for(lambda: len(seen) > m + 100, 20), "the flood stopped"
         assert len(got) == n, "callbacks kept running after close()"
         assert spin.close(), "a second close() is a no-op"
     finally:
+        if witness is not None:
+            witness.close()
         flood.close()
 
 
