@@ -43,6 +43,7 @@ class TrainConfig:
     enhancer_lr_mult: float = 0.1         # teacher only: enhancer LR while training the tracker
     out: str = "runs/train"
     name: str = ""                  # run folder name; default <kind>-<model>
+    resume: bool = False            # continue the run in <out>/<name> (same config; run_folder.py)
     checkpoint_every: int = 1       # epochs
     log_every: int = 10             # iterations
 

@@ -6,6 +6,11 @@ student computes its ground-truth and its own distillation losses, the room elec
 and the others add a mimic loss toward it; then every student's optimiser steps on its own
 (warm-up + cosine schedule, backbone LR multiplier, gradient clipping).
 
+This module is the per-step function and the MLKD callbacks; the loop, schedule, checkpoints,
+resume and logs are the shared trainer's (:mod:`mlkd_tracker.train.loop`), and the run folder
+follows :mod:`mlkd_tracker.train.run_folder` (resume only with ``resume=true`` and the same
+config; a taken name gets the next free one).
+
 Run folder: ``config.yaml``, ``last.pt`` (everything, for resume), ``<student>/epoch_NNN.pt``
 and ``<student>/last.pt`` (plain tracker checkpoints for evaluation and export), ``log.csv``,
 ``epochs.csv``, ``tensorboard/``, ``loss_curves.png``, ``elections.png``, ``elections.csv``
@@ -17,18 +22,21 @@ import dataclasses
 from pathlib import Path
 
 import torch
-import yaml
-from torch import nn
 
 from mlkd_tracker.train.datasets.pairs import PairDataset, make_loader
 from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.train.datasets.targets import make_targets
 from mlkd_tracker.train.distill.room import MutualLearningRoom
 from mlkd_tracker.train.nets.siamese import build_tracker
-from mlkd_tracker.train import mlkd_logging as logs
 from mlkd_tracker.train import mlkd_parallel as par
+from mlkd_tracker.train import run_folder
+from mlkd_tracker.train.callbacks import (
+    Checkpoints, CsvLogger, LossCurvePlot, SamplerEpoch, TensorBoardLogger,
+)
 from mlkd_tracker.train.checkpoints import load_tracker
-from mlkd_tracker.train.loop import lr_factor, make_optimizer, seed_everything
+from mlkd_tracker.train.loop import OptimSlot, StateList, Trainer, make_optimizer, seed_everything
+from mlkd_tracker.train.mlkd_callbacks import Elections, ReplicaSync, StudentCheckpoints
+from mlkd_tracker.train.run_folder import RunFolder, RunFolderError
 from mlkd_tracker.train.losses import tracking_losses
 from mlkd_tracker.train.mlkd_config import MLKDConfig
 from mlkd_tracker.train.mlkd_student import DistilledStudent, teacher_view
@@ -54,7 +62,7 @@ class MLKDTrainer:
         seed_everything(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts)
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(par.local_device(cfg.device))
-        self.run_dir = cfg.run_dir
+        self.run_dir = cfg.run_dir  # the asked-for folder; fit() sets the one it trains in
         self.teacher_state: dict | None = None  # where the teacher came from, for checkpoints
         self.teacher = self._load_teacher() if cfg.uses_teacher else None
         self.tcfgs = [cfg.student_train_config(s) for s in cfg.students]
@@ -68,9 +76,7 @@ class MLKDTrainer:
         self.room = MutualLearningRoom(cfg.room.rule, cfg.room.target, cfg.room.weight,
                                        score_reducer=par.mean_reducer(self.world))
         self.geometry = self.units[0].net.cfg.geometry()
-        self.epoch, self.step = 0, 0
-        self.logger = logs.RunLogger(self.run_dir, [s.name for s in cfg.students],
-                                     enabled=self.rank == 0)
+        self.loop: Trainer | None = None  # the shared loop, built by fit()
 
     # ---- set-up -------------------------------------------------------------------------------
     def _load_teacher(self):
@@ -87,7 +93,7 @@ class MLKDTrainer:
         adapters = unit.adapter_parameters()
         if adapters:
             groups.append({"params": adapters, "lr_mult": 1.0, "name": "adapter"})
-        return make_optimizer(tcfg, groups)
+        return make_optimizer(tcfg.optim, groups)
 
     def _loader(self):
         net = self.units[0].net.cfg
@@ -97,16 +103,18 @@ class MLKDTrainer:
         return make_loader(dataset, tc.batch_size, tc.workers, self.cfg.seed, self.rank, self.world)
 
     # ---- one step -----------------------------------------------------------------------------
-    def _set_lrs(self) -> None:
-        for opt, tc in zip(self.optimizers, self.tcfgs):
-            o = tc.optim
-            warmup = int(o.warmup_epochs * tc.iters_per_epoch)
-            total = tc.epochs * tc.iters_per_epoch
-            factor = lr_factor(self.step, total, warmup, o.final_lr_ratio)
-            for g in opt.param_groups:
-                g["lr"] = g["base_lr"] * factor
+    @property
+    def step(self) -> int:
+        return self.loop.step if self.loop is not None else 0
 
-    def train_step(self, batch: dict) -> dict[str, float]:
+    @property
+    def epoch(self) -> int:
+        return self.loop.epoch if self.loop is not None else 0
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Named losses of every student (``<student>/<term>``) and the room's superior; the
+        shared loop back-propagates ``total`` (the students' sum: they share no parameters, so
+        one backward is K independent ones) and steps each student's optimiser."""
         cfg = self.cfg
         batch = {k: v.to(self.device) for k, v in batch.items()}
         z, x = batch["template"], batch["search"]
@@ -129,28 +137,18 @@ class MLKDTrainer:
             for l, mimic in zip(losses, res.losses):
                 l["mimic"] = mimic
                 l["total"] = l["total"] + mimic
-        total = sum(l["total"] for l in losses)
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"non-finite loss at step {self.step}: "
-                                     f"{[{k: float(v) for k, v in l.items()} for l in losses]}")
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=True)
-        total.backward()  # students share no parameters: one backward = K independent ones
-        for unit, opt, tc in zip(self.units, self.optimizers, self.tcfgs):
-            nn.utils.clip_grad_norm_(unit.parameters(), tc.optim.grad_clip)
-            opt.step()
-        values = {f"{s.name}/{k}": float(v.detach())
-                  for s, l in zip(cfg.students, losses) for k, v in l.items()}
+        values: dict[str, torch.Tensor | float] = {
+            f"{s.name}/{k}": v for s, l in zip(cfg.students, losses) for k, v in l.items()}
         values["room/superior"] = float(superior)
+        values["total"] = sum(l["total"] for l in losses)
         return values
 
     # ---- validation and checkpoints -------------------------------------------------------------
-    @torch.no_grad()
     def validate(self, batches: list[dict]) -> dict[str, float]:
-        """Ground-truth loss of each student on fixed val pairs (ranking is by OPE later)."""
+        """Ground-truth loss of each student on fixed val pairs (ranking is by OPE later); the
+        loop calls it in eval mode without gradients."""
         values = {}
         for unit in self.units:
-            unit.eval()
             sums = {"total": 0.0, "cls": 0.0, "box": 0.0}
             for b in batches:
                 b = {k: v.to(self.device) for k, v in b.items()}
@@ -159,7 +157,6 @@ class MLKDTrainer:
                 for k, v in tracking_losses(out, t, self.cfg.cls_weight, self.cfg.box_weight).items():
                     sums[k] += float(v) / len(batches)
             values |= {f"{unit.spec.name}/val_{k}": v for k, v in sums.items()}
-            unit.train()
         return values
 
     def _student_state(self, i: int) -> dict:
@@ -169,88 +166,54 @@ class MLKDTrainer:
                 "epoch": self.epoch, "step": self.step, "train_config": tc.to_dict(),
                 "teacher": self.teacher_state, "room": self.cfg.room.enabled}
 
-    def save(self) -> None:
-        if self.rank != 0:
-            return
-        for i, spec in enumerate(self.cfg.students):
-            d = self.run_dir / spec.name
-            d.mkdir(parents=True, exist_ok=True)
-            state = self._student_state(i)
-            logs.atomic_save(state, d / "last.pt")
-            if self.epoch % self.cfg.checkpoint_every == 0:
-                logs.atomic_save(state, d / f"epoch_{self.epoch:03d}.pt")
-        logs.atomic_save({
-            "units": [u.state_dict() for u in self.units],
-            "optimizers": [o.state_dict() for o in self.optimizers],
-            "epoch": self.epoch, "step": self.step,
-            "room": self.room.state_dict(), "torch_rng": torch.get_rng_state(),
-            "config": self.cfg.to_dict()}, self.run_dir / "last.pt")
-
-    def resume(self) -> bool:
-        path = self.run_dir / "last.pt"
-        if not path.exists():
-            return False
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if len(state["units"]) != len(self.units):
-            raise ValueError(f"{path} has {len(state['units'])} students, config has "
-                             f"{len(self.units)}: use a new run name")
-        for unit, s in zip(self.units, state["units"]):
-            unit.load_state_dict(s)
-        for opt, s in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(s)
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.room.load_state_dict(state["room"])
-        torch.set_rng_state(state["torch_rng"])
-        return True
+    def student_states(self, trainer: Trainer) -> dict[str, dict]:
+        return {spec.name: self._student_state(i) for i, spec in enumerate(self.cfg.students)}
 
     # ---- the run ------------------------------------------------------------------------------
-    def fit(self) -> Path:
-        from tqdm import tqdm
-        cfg = self.cfg
+    def _run_folder(self) -> RunFolder:
+        """Rank 0 resolves (and may refuse) the run folder; every rank gets its answer."""
+        result: RunFolder | RunFolderError | None = None
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        par.barrier(self.world)
-        if self.resume() and self.rank == 0:
-            print(f"resumed {self.run_dir} at epoch {self.epoch}, step {self.step}")
-        loader = self._loader()
-        loader.sampler.set_epoch(self.epoch)
-        batches = forever(loader)
-        val_batches = _fixed_batches(self.tcfgs[0], self.units[0].net.cfg)
-        for m in self.models:
-            m.train()
-        while self.epoch < cfg.epochs:
-            bar = tqdm(range(cfg.iters_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                       leave=False, dynamic_ncols=True, disable=self.rank != 0)
-            sums: dict[str, float] = {}
-            for _ in bar:
-                self._set_lrs()
-                values = self.train_step(next(batches))
-                self.step += 1
-                for k, v in values.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                bar.set_postfix({s.name: f"{values[f'{s.name}/total']:.3f}" for s in cfg.students})
-                if self.step % cfg.log_every == 0:
-                    self.logger.log(self.step, values | {"lr": self.optimizers[0].param_groups[0]["lr"]})
-            self.epoch += 1
-            self._end_epoch({f"train_{k}": v / cfg.iters_per_epoch for k, v in sums.items()},
-                            val_batches)
-        self.logger.close()
-        par.cleanup(self.world)
-        return self.run_dir
+            try:
+                result = run_folder.prepare(self.cfg.run_dir, self.cfg.to_dict(), self.cfg.resume)
+            except RunFolderError as exc:
+                result = exc
+        result = par.broadcast_object(result, self.world)
+        if isinstance(result, RunFolderError):
+            raise result
+        return result
 
-    def _end_epoch(self, means: dict[str, float], val_batches: list[dict]) -> None:
-        par.sync_buffers(self.units, self.world)
-        values = means | self.validate(val_batches) | {"step": self.step}
-        if self.world > 1:
-            digests = par.gather_digests(self.units, self.world)
-            if self.rank == 0:
-                logs.write_sync_report(self.run_dir, self.epoch, digests)
-        self.save()
-        self.logger.epoch(self.epoch, values, self.room.history)
-        if self.rank == 0:
-            vals = ", ".join(f"{s.name} {values[f'{s.name}/val_total']:.4f}" for s in self.cfg.students)
-            print(f"epoch {self.epoch}/{self.cfg.epochs}: val loss {vals}")
+    def fit(self) -> Path:
+        """Train every student to ``epochs``; returns the run folder."""
+        cfg = self.cfg
+        main = self.rank == 0
+        run = self._run_folder()
+        self.run_dir = run.path
+        name = Path(cfg.name).parent / run.path.name  # the folder's name, if it had to move
+        self.tcfgs = [dataclasses.replace(tc, name=f"{name}/{s.name}")
+                      for tc, s in zip(self.tcfgs, cfg.students)]
+        loader = self._loader()
+        val_batches = _fixed_batches(self.tcfgs[0], self.units[0].net.cfg)
+        names = [s.name for s in cfg.students]
+        callbacks = [SamplerEpoch(loader), ReplicaSync(self.units, self.world, self.rank)]
+        if main:  # one process writes the run folder
+            callbacks += [Checkpoints(), StudentCheckpoints(self.student_states),
+                          CsvLogger(run.path), TensorBoardLogger(run.path),
+                          LossCurvePlot(run.path, names), Elections(self.room, names)]
+        slots = [OptimSlot(opt, list(unit.parameters()), tc.optim)
+                 for unit, opt, tc in zip(self.units, self.optimizers, self.tcfgs)]
+        state = {"units": StateList(self.units), "optimizers": StateList(self.optimizers),
+                 "room": self.room}
+
+        def describe(values: dict[str, float]) -> str:
+            return "val loss " + ", ".join(f"{n} {values[f'{n}/val_total']:.4f}" for n in names)
+
+        self.loop = Trainer(run, cfg, self.train_step, forever(loader), slots, state, self.models,
+                            callbacks, lambda: self.validate(val_batches), cfg.to_dict(),
+                            main=main, describe=describe)
+        self.loop.fit()
+        par.cleanup(self.world)
+        return run.path
 
 
 def train_mlkd(cfg: MLKDConfig) -> Path:

@@ -69,6 +69,7 @@ class MLKDConfig:
     box_weight: float = 2.0
     out: str = "runs/mlkd"
     name: str = "mlkd"
+    resume: bool = False                 # continue <out>/<name> (same config; run_folder.py)
     checkpoint_every: int = 1
     log_every: int = 10
 

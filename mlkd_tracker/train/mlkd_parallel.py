@@ -50,9 +50,13 @@ def mean_reducer(world: int):
     return reduce
 
 
-def barrier(world: int) -> None:
-    if world > 1:
-        dist.barrier()
+def broadcast_object(obj, world: int):
+    """Rank 0's ``obj`` on every rank (e.g. the run folder rank 0 resolved)."""
+    if world <= 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def cleanup(world: int) -> None:

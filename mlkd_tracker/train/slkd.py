@@ -10,6 +10,7 @@ version) train only the terms that need no ground truth.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,26 +23,26 @@ from mlkd_tracker.train.datasets.pairs import make_loader
 from mlkd_tracker.data.sequences import read_dataset
 from mlkd_tracker.train.distill.slkd_losses import StageStatsKD, stage_pairs
 from mlkd_tracker.train.nets.enhancer_unet import UNetEnhancer, build_enhancer, enhancer_config
-from mlkd_tracker.train.callbacks import CsvLogger, LossCurvePlot, TensorBoardLogger
+from mlkd_tracker.train import run_folder
 from mlkd_tracker.train.enhancer_export import load_enhancer
-from mlkd_tracker.train.loop import Trainer, seed_everything
+from mlkd_tracker.train.loop import seed_everything
 from mlkd_tracker.train.slkd_config import SLKDConfig
-from mlkd_tracker.train.tracker_training import SamplerEpoch, forever
+from mlkd_tracker.train.tracker_training import forever, logging_callbacks, single_model_trainer
+
+# Which config key names each stage's folder; the keys a resumed stage may change besides
+# run_folder.ALWAYS_IGNORED (``stages`` is which stages a call runs, not what one trains).
+STAGE_NAME_KEYS = {"teacher_a": "teacher_a_run", "teacher_b": "teacher_b_run", "student": "name"}
+STAGE_IGNORED = ("stages", "teacher_epochs")
 
 
-class StageRun:
-    """The view of an SLKD config the shared training loop reads for one stage."""
+class StagePlan:
+    """The loop's length and cadence for one stage (teachers may train for teacher_epochs)."""
 
     def __init__(self, cfg: SLKDConfig, stage: str) -> None:
-        self.cfg, self.stage = cfg, stage
-        self.run_dir = cfg.stage_dir(stage)
         teacher = stage != "student"
         self.epochs = cfg.teacher_epochs if teacher and cfg.teacher_epochs else cfg.epochs
-        self.iters_per_epoch, self.optim = cfg.iters_per_epoch, cfg.optim
+        self.iters_per_epoch = cfg.iters_per_epoch
         self.log_every, self.checkpoint_every = cfg.log_every, cfg.checkpoint_every
-
-    def to_dict(self) -> dict:
-        return self.cfg.to_dict() | {"stage": self.stage}
 
 
 def psnr(out: Tensor, target: Tensor) -> Tensor:
@@ -195,16 +196,18 @@ def _validator(net: UNetEnhancer, batches: list[dict], source: str) -> Callable:
             out = _padded_forward(net, batch[source])
             sums["total"] += float(F.l1_loss(out, batch["clean"]))
             sums["psnr"] += float(psnr(out, batch["clean"]))
-        return {k: v / len(batches) for k, v in sums.items()}
+        return {f"val_{k}": v / len(batches) for k, v in sums.items()}
     return validate
 
 
 def run_stage(cfg: SLKDConfig, stage: str) -> Path:
-    """Train one stage (resuming its ``last.pt``); returns its run folder."""
+    """Train one stage in its run folder (resuming its ``last.pt`` only with ``resume=true``);
+    returns the folder it trained in."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    run = StageRun(cfg, stage)
     module, net, step = _build(cfg, stage)
+    run = run_folder.prepare(cfg.stage_dir(stage), cfg.to_dict() | {"stage": stage}, cfg.resume,
+                             name_key=STAGE_NAME_KEYS[stage], ignore=STAGE_IGNORED)
     samples = cfg.iters_per_epoch * cfg.batch_size
     train = _loader(cfg, cfg.data, cfg.train_split, True, samples, cfg.seed, cfg.workers,
                     cfg.recolour)
@@ -215,15 +218,20 @@ def run_stage(cfg: SLKDConfig, stage: str) -> Path:
     validate = _validator(net, _val_batches(cfg), "clean" if stage == "teacher_b" else "dark")
     extra = lambda: {"enhancer": net.state_dict(), "enhancer_config": net.cfg.to_dict(),  # noqa: E731
                      "role": stage}
-    params = [p for p in module.parameters() if p.requires_grad]
-    callbacks = [CsvLogger(run.run_dir), TensorBoardLogger(run.run_dir),
-                 LossCurvePlot(run.run_dir), SamplerEpoch(train)]
-    Trainer(run, module, [{"params": params, "name": stage}], step,
-            _mixed(forever(train), unpaired, cfg.unpaired_every), callbacks, validate,
-            extra).fit()
-    return run.run_dir
+    groups = [{"params": [p for p in module.parameters() if p.requires_grad], "name": stage}]
+    single_model_trainer(run, StagePlan(cfg, stage), module, groups, cfg.optim, step,
+                         _mixed(forever(train), unpaired, cfg.unpaired_every),
+                         logging_callbacks(run.path, train), validate,
+                         cfg.to_dict() | {"stage": stage}, extra).fit()
+    return run.path
 
 
 def train_slkd(cfg: SLKDConfig) -> dict[str, Path]:
-    """Run the configured stages in order; a finished stage resumes as a no-op."""
-    return {stage: run_stage(cfg, stage) for stage in cfg.stages}
+    """Run the configured stages in order. A stage that had to move to a new folder name
+    (``teacher_a2``) is the one the later stages of this call learn from."""
+    dirs = {}
+    for stage in cfg.stages:
+        dirs[stage] = run_stage(cfg, stage)
+        key = STAGE_NAME_KEYS[stage]  # the stored config names the folder the stage used
+        cfg = dataclasses.replace(cfg, **{key: run_folder.read_config(dirs[stage])[key]})
+    return dirs

@@ -63,6 +63,7 @@ class SLKDConfig:
     teacher_a_run: str = "teacher_a"
     teacher_b_run: str = "teacher_b"
     stages: list[str] = field(default_factory=lambda: list(STAGES))
+    resume: bool = False         # continue each stage's folder (same config; run_folder.py)
     checkpoint_every: int = 1
     log_every: int = 10
 

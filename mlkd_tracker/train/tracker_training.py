@@ -19,9 +19,13 @@ from mlkd_tracker.train.datasets.targets import make_targets
 from mlkd_tracker.train.nets.config import TrackerNetConfig
 from mlkd_tracker.train.nets.siamese import SiameseTracker, build_tracker
 from mlkd_tracker.train.nets.presets import PRESETS
-from mlkd_tracker.train.callbacks import Callback, CsvLogger, LossCurvePlot, TensorBoardLogger
-from mlkd_tracker.train.config import TrainConfig
-from mlkd_tracker.train.loop import Trainer, seed_everything
+from mlkd_tracker.train import run_folder
+from mlkd_tracker.train.callbacks import (
+    Checkpoints, CsvLogger, LossCurvePlot, SamplerEpoch, TensorBoardLogger,
+)
+from mlkd_tracker.train.config import OptimConfig, TrainConfig
+from mlkd_tracker.train.loop import OptimSlot, Trainer, make_optimizer, seed_everything
+from mlkd_tracker.train.run_folder import RunFolder
 from mlkd_tracker.train.losses import tracking_losses
 
 VAL_BATCHES = 8
@@ -75,12 +79,13 @@ def tracking_step(model: SiameseTracker, cfg: TrainConfig):
 
 
 def validator(step, batches: list[dict]):
+    """Mean of each loss term over fixed batches, as ``val_<term>``."""
     def validate() -> dict[str, float]:
         sums: dict[str, float] = {}
         for batch in batches:
             for k, v in step(batch).items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
-        return {k: v / len(batches) for k, v in sums.items()}
+        return {f"val_{k}": v / len(batches) for k, v in sums.items()}
     return validate
 
 
@@ -92,50 +97,61 @@ def _fixed_batches(cfg: TrainConfig, net: TrackerNetConfig, **extra) -> list[dic
     return list(loader)
 
 
-class SamplerEpoch(Callback):
-    """On (re)start, continue the pair sampler where the run left off, not at epoch 0."""
+def single_model_trainer(run: RunFolder, plan, module: torch.nn.Module, groups: list[dict],
+                         optim: OptimConfig, step, batches, callbacks: list, validate=None,
+                         config: dict | None = None, extra_state=None) -> Trainer:
+    """The shared loop on one module with one optimiser: the tracker, enhancer and SLKD runs."""
+    optimizer = make_optimizer(optim, groups)
+    slot = OptimSlot(optimizer, list(module.parameters()), optim)
+    return Trainer(run, plan, step, batches, [slot], {"model": module, "optimizer": optimizer},
+                   [module], [Checkpoints(), *callbacks], validate, config, extra_state)
 
-    def __init__(self, loader) -> None:
-        self.loader = loader
 
-    def on_train_start(self, trainer) -> None:
-        self.loader.sampler.set_epoch(trainer.epoch)
-
-
-def _callbacks(run_dir: Path, loader=None) -> list:
+def logging_callbacks(run_dir: Path, loader=None) -> list:
+    """CSV, TensorBoard and loss curves, and the sampler's epoch when a loader is given."""
     extra = [SamplerEpoch(loader)] if loader is not None else []
     return [CsvLogger(run_dir), TensorBoardLogger(run_dir), LossCurvePlot(run_dir), *extra]
 
 
-def _trainer(cfg: TrainConfig, module: torch.nn.Module, net: TrackerNetConfig, step, groups,
-             extra_state=None, **pair_extra) -> Trainer:
+def _trainer(cfg: TrainConfig, run: RunFolder, module: torch.nn.Module, net: TrackerNetConfig,
+             step, groups, extra_state=None, **pair_extra) -> Trainer:
     """A Trainer of ``module`` on the run's training pairs, validated on fixed val pairs."""
     train_seqs = read_dataset(split_root(cfg, cfg.train_split))
     dataset = PairDataset(train_seqs, pair_config(cfg, net, **pair_extra), seed=cfg.seed)
     loader = make_loader(dataset, cfg.batch_size, cfg.workers, cfg.seed)
     val = validator(step, _fixed_batches(cfg, net, **pair_extra))
-    return Trainer(cfg, module, groups, step, forever(loader), _callbacks(cfg.run_dir, loader),
-                   val, extra_state)
+    return single_model_trainer(run, cfg, module, groups, cfg.optim, step, forever(loader),
+                                logging_callbacks(run.path, loader), val, cfg.to_dict(),
+                                extra_state)
 
 
 def train_tracker(cfg: TrainConfig) -> Path:
-    """Train a student or a teacher; returns the last checkpoint."""
+    """Train a student or a teacher; returns the last checkpoint. The run folder follows
+    :mod:`mlkd_tracker.train.run_folder` (config.yaml first, resume only when asked)."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
     net = net_config(cfg)
     if cfg.kind == "teacher" and net.enhancer is None:
         raise ValueError(f"a teacher needs an enhancer; model '{net.name}' has none")
     model = build_tracker(net).to(cfg.device)
+    run = run_folder.prepare(cfg.run_dir, cfg.to_dict(), cfg.resume)
     if cfg.kind == "teacher" and cfg.enhancer_pretrain_epochs > 0:
-        pretrain_enhancer(cfg, model, net)
+        pretrain_enhancer(cfg, run, model, net)
     extra = lambda: {"net_config": net.to_dict(), "kind": cfg.kind}  # noqa: E731
-    trainer = _trainer(cfg, model, net, tracking_step(model, cfg), param_groups(model, cfg), extra)
+    trainer = _trainer(cfg, run, model, net, tracking_step(model, cfg), param_groups(model, cfg),
+                       extra)
     return trainer.fit()
 
 
-def pretrain_enhancer(cfg: TrainConfig, model: SiameseTracker, net: TrackerNetConfig) -> None:
-    """Enhancer alone on (night, clean) search crops with an L1 loss, in its own run folder."""
-    sub = dataclasses.replace(cfg, epochs=cfg.enhancer_pretrain_epochs, name=f"{cfg.run_dir.name}/enhancer")
+def pretrain_enhancer(cfg: TrainConfig, run: RunFolder, model: SiameseTracker,
+                      net: TrackerNetConfig) -> None:
+    """Enhancer alone on (night, clean) search crops with an L1 loss, in the run folder's
+    ``enhancer/`` (a run folder of its own, resumed with its parent)."""
+    folder = run.path / "enhancer"
+    parent = run_folder.read_config(run.path)["name"]  # the folder's resolved name
+    sub = dataclasses.replace(cfg, epochs=cfg.enhancer_pretrain_epochs, name=f"{parent}/enhancer")
+    sub_run = run_folder.prepare(folder, sub.to_dict(),
+                                 run.resume and (folder / run_folder.CONFIG_FILE).is_file())
     enhancer = model.enhancer
 
     def step(batch: dict) -> dict[str, torch.Tensor]:
@@ -144,4 +160,4 @@ def pretrain_enhancer(cfg: TrainConfig, model: SiameseTracker, net: TrackerNetCo
         return {"total": l1, "l1": l1}
 
     groups = [{"params": list(enhancer.parameters()), "lr_mult": 1.0, "name": "enhancer"}]
-    _trainer(sub, enhancer, net, step, groups, return_clean=True).fit()
+    _trainer(sub, sub_run, enhancer, net, step, groups, return_clean=True).fit()

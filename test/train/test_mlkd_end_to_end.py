@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from mlkd_tracker.data.synth import SynthConfig, generate
 from mlkd_tracker.train.nets.config import EnhancerConfig
@@ -22,6 +23,7 @@ from mlkd_tracker.train.checkpoints import load_tracker
 from mlkd_tracker.train.mlkd import MLKDTrainer, train_mlkd
 from mlkd_tracker.train.mlkd_config import load_mlkd_config
 from mlkd_tracker.train.mlkd_parallel import digest
+from mlkd_tracker.train.run_folder import RunFolderError
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "config/train/mlkd_tiny.yaml"
@@ -116,12 +118,26 @@ def test_teacher_is_frozen_and_students_and_adapters_learn(data, teacher, tmp_pa
 
 def test_a_run_resumes_where_it_stopped(data, teacher, tmp_path):
     train_mlkd(_cfg(data, teacher, tmp_path, "epochs=1"))
-    train_mlkd(_cfg(data, teacher, tmp_path, "epochs=2"))
+    train_mlkd(_cfg(data, teacher, tmp_path, "epochs=2", "resume=true"))
     state = torch.load(tmp_path / "mlkd" / "last.pt", weights_only=False)
     assert state["epoch"] == 2 and state["step"] == 4
     assert [e[0] for e in state["room"]["history"]] == [0, 1, 2, 3]
     epochs = list(csv.DictReader((tmp_path / "mlkd" / "epochs.csv").open()))
     assert [int(r["epoch"]) for r in epochs] == [1, 2]
+
+
+def test_resume_refuses_a_changed_config_and_a_new_run_never_overwrites(data, teacher, tmp_path):
+    first = train_mlkd(_cfg(data, teacher, tmp_path, "epochs=1"))
+    with pytest.raises(RunFolderError, match=r"in students\.1\.corr_kd;"):
+        train_mlkd(_cfg(data, teacher, tmp_path, "epochs=2", "resume=true",
+                        "students.1.corr_kd=none"))
+    assert torch.load(first / "last.pt", weights_only=False)["epoch"] == 1
+    second = train_mlkd(_cfg(data, teacher, tmp_path, "epochs=1"))
+    assert (first.name, second.name) == ("mlkd", "mlkd2")
+    stored = yaml.safe_load((second / "config.yaml").read_text())
+    assert stored["name"] == "mlkd2" and stored["students"][1]["corr_kd"] == "spatial_consistency"
+    state = torch.load(second / "mobile" / "last.pt", weights_only=False)
+    assert state["train_config"]["name"] == "mlkd2/mobile"
 
 
 def test_the_no_kd_baseline_needs_no_teacher(data, tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from fake_siamese_onnx import fake_export
 from mlkd_tracker.train.datasets.enhance_patches import whole_frames
@@ -126,12 +127,23 @@ def test_the_task_term_uses_a_frozen_tracker(data, run, tmp_path):
     assert all(float(r["task"]) > 0 for r in _log(tmp_path / "task" / "log.csv"))
 
 
-def test_a_finished_run_resumes_as_a_no_op_and_a_longer_one_continues(data, run):
+def test_a_finished_run_resumed_is_a_no_op_and_a_longer_one_continues(data, run):
     mtime = (run / "student" / "last.pt").stat().st_mtime_ns
-    train_slkd(_cfg(data, run, "stages=[student]"))
+    train_slkd(_cfg(data, run, "stages=[student]", "resume=true"))
     assert (run / "student" / "last.pt").stat().st_mtime_ns == mtime
-    train_slkd(_cfg(data, run, "stages=[student]", "epochs=3"))
+    train_slkd(_cfg(data, run, "stages=[student]", "epochs=3", "resume=true"))
     assert len(_log(run / "student" / "epochs.csv")) == 3
+
+
+def test_a_stage_whose_folder_exists_moves_on_and_later_stages_learn_from_it(data, run, tmp_path):
+    for t in ("teacher_a", "teacher_b"):
+        (tmp_path / t).symlink_to(run / t)
+    dirs = train_slkd(_cfg(data, tmp_path, "stages=[teacher_a, student]", "epochs=1"))
+    assert dirs == {"teacher_a": tmp_path / "teacher_a2", "student": tmp_path / "student"}
+    assert load_enhancer(tmp_path / "teacher_a2" / "best.pt")[1]["role"] == "teacher_a"
+    stored = yaml.safe_load((tmp_path / "student" / "config.yaml").read_text())
+    assert stored["teacher_a_run"] == "teacher_a2" and stored["teacher_b_run"] == "teacher_b"
+    assert yaml.safe_load((tmp_path / "teacher_a2" / "config.yaml").read_text())["stage"] == "teacher_a"
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mlkd_tracker.runtime.siamese_tracker import SiameseTracker
 from mlkd_tracker.train.checkpoints import load_tracker
 from mlkd_tracker.train.config import load_config
 from mlkd_tracker.train.export import check_parity, export_tracker
+from mlkd_tracker.train.run_folder import RunFolderError
 from mlkd_tracker.train.tracker_training import train_tracker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,11 +62,40 @@ def test_training_resumes_from_the_last_checkpoint(student, data):
     last, out = student
     before = torch.load(last, weights_only=False)
     assert before["epoch"] == 2 and before["step"] == 6
-    train_tracker(_cfg(data, out, "kind=student", "model=student_tiny", "epochs=3"))
+    train_tracker(_cfg(data, out, "kind=student", "model=student_tiny", "epochs=3", "resume=true"))
     after = torch.load(last, weights_only=False)
     assert after["epoch"] == 3 and after["step"] == 9, "resume restarted instead of continuing"
     rows = list(csv.DictReader((last.parent / "epochs.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+
+
+def test_the_run_folder_holds_the_resolved_config(student, data):
+    last, out = student
+    stored = load_config(last.parent / "config.yaml")
+    asked = _cfg(data, out, "kind=student", "model=student_tiny")
+    # epochs and resume are what a resumed run may change (the resume test does)
+    assert stored == dataclasses.replace(asked, name="student-student_tiny",
+                                         epochs=stored.epochs, resume=stored.resume)
+    assert stored.epochs == torch.load(last, weights_only=False)["epoch"]
+
+
+def test_resume_with_a_changed_config_is_refused_and_touches_nothing(student, data):
+    last, out = student
+    before = last.stat().st_mtime_ns
+    with pytest.raises(RunFolderError, match=r"differs from this config in batch_size, optim\.lr;"):
+        train_tracker(_cfg(data, out, "kind=student", "model=student_tiny", "resume=true",
+                           "batch_size=2", "optim.lr=0.1"))
+    assert last.stat().st_mtime_ns == before
+
+
+def test_a_second_run_with_the_same_name_goes_to_name2(data, tmp_path):
+    args = ("kind=student", "model=student_tiny", "name=again", "epochs=1", "iters_per_epoch=1")
+    first = train_tracker(_cfg(data, tmp_path, *args))
+    first_state = torch.load(first, weights_only=False)
+    second = train_tracker(_cfg(data, tmp_path, *args))
+    assert (first.parent.name, second.parent.name) == ("again", "again2")
+    assert torch.load(first, weights_only=False)["step"] == first_state["step"] == 1
+    assert load_config(second.parent / "config.yaml").name == "again2"
 
 
 def test_export_matches_torch_and_runs_in_the_runtime(student, tmp_path):
@@ -87,6 +118,7 @@ def test_teacher_pretrains_its_enhancer_then_trains_the_tracker(data, tmp_path):
     last = train_tracker(_cfg(data, tmp_path, "kind=teacher", "model=teacher", "epochs=1",
                               "iters_per_epoch=2", "batch_size=2"))
     assert (last.parent / "enhancer" / "last.pt").is_file()
+    assert load_config(last.parent / "enhancer" / "config.yaml").name == "teacher-teacher/enhancer"
     state = torch.load(last, weights_only=False)
     assert state["kind"] == "teacher" and state["net_config"]["enhancer"] is not None
 
