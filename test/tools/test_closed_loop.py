@@ -29,7 +29,7 @@ FRAMES = 300  # 10 s of flight at the simulator's 30 Hz
 
 @pytest.fixture(scope="module")
 def closed_loop(ros_module_env):
-    # duration_s is only the time limit: 300 frames take 10-12 s here, unloaded or loaded
+    # duration_s is only the time limit: 300 frames take 10 s idle, about 30 s at load average 11
     return run_demo(DemoConfig(duration_s=120.0, frames=FRAMES, out_dir=ros_module_env / "run",
                                video=True, progress=False, launch_args={"seed": "0"},
                                pace_topic="tracks"))
