@@ -235,6 +235,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    "record ROS topics into a rosbag2 (MCAP or sqlite3)")
     lazy.add(sub, ("replay",), "mlkd_tracker.tools.replay_cli",
                    "replay a rosbag2 flight into the pipeline and evaluate it")
+    lazy.add(sub, ("init",), "mlkd_tracker.tools.init_cli",
+                   "give the tracker its target: a box, the centre box or the best detection")
+    lazy.add(sub, ("topics",), "mlkd_tracker.tools.topics_cli",
+                   "list, echo and measure the rate of topics (ros2 topic without ros2)")
+    lazy.add(sub, ("params",), "mlkd_tracker.tools.params_cli",
+                   "list, get, set and describe a node's parameters (ros2 param without ros2)")
     lazy.add(sub, ("select",), "mlkd_tracker.train.mlkd_select",
                    "pick MLKD-Track among an MLKD run's students on val, tune and export it")
     report = sub.add_parser("report", help="reports on the test split: mlkd (tracker ablation), "

@@ -1,4 +1,5 @@
-"""QoS choices shared by the nodes (DESIGN §4): images best-effort newest-only, outputs reliable."""
+"""QoS choices shared by the nodes: images best-effort newest-only, outputs reliable, and a latched
+init request that a one-shot publisher cannot lose."""
 from __future__ import annotations
 
 from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, DurabilityPolicy,
@@ -22,3 +23,11 @@ def image_pub_qos(kind: str = "sensor_data") -> QoSProfile:
 
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                         reliability=ReliabilityPolicy.RELIABLE)
+
+
+# ~/init: reliable and transient-local with depth 1, so a request published once (a command-line
+# tool, a ground station) reaches a tracker that matches the publisher a moment later. A stale
+# request cannot start a wrong track: its stamp must match a frame the tracker still holds.
+INIT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
@@ -41,7 +42,7 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
 from mlkd_tracker.nodes.params import ParameterError, declare_config, param
-from mlkd_tracker.nodes.qos import OUTPUT_QOS
+from mlkd_tracker.nodes.qos import INIT_QOS, OUTPUT_QOS
 from mlkd_tracker.nodes.tracker_acquisition import Acquisition, Choice
 from mlkd_tracker.runtime.frame_history import Entry
 from mlkd_tracker.runtime.init_scheduler import InitRequest, InitScheduler
@@ -148,6 +149,9 @@ class TrackerNode(Node):
         self.inits = InitScheduler(self.history, self.cfg.init_stamp_tolerance_ms,
                                    self.cfg.init_wait_ms)
         self.create_subscription(Detection2D, "~/init", self._on_init, 10)
+        # Each ~/init's outcome ("accepted: episode N ..." or "refused: <why>"), latched, so a
+        # one-shot client (mlkd-tracker init, a ground station) learns why a box was refused.
+        self.init_result_pub = self.create_publisher(String, "~/init_result", INIT_QOS)
         # Always subscribed (cheap: ignored unless auto_acquire or redetect_when_lost is on), so
         # both can be switched on at run time.
         self.create_subscription(Detection2DArray, "detections", self._on_detections, 10)
@@ -164,6 +168,7 @@ class TrackerNode(Node):
     def _on_init(self, msg: Detection2D) -> None:
         stamp = self.images.stamp_or_none(msg.header, "~/init refused")
         if stamp is None:
+            self.init_result_pub.publish(String(data=f"refused: {self.errors.message}"))
             return
         self.inits.add(InitRequest(stamp, bbox_to_box(msg.bbox), time.monotonic()))
 
@@ -250,6 +255,10 @@ class TrackerNode(Node):
                     return None
                 box = choice.box
             episode = self.supervisor.start(frame, box)
+            if req.detections is None:
+                shown = ", ".join(f"{v:.1f}" for v in box)
+                self.init_result_pub.publish(String(data=f"accepted: episode {episode} from "
+                                                    f"({shown})"))
             return f"episode {episode} {self.acquisition.started(episode, box, choice)}"
 
     def catch_up(self, start: Entry, later: list[Entry], how: str) -> None:
@@ -262,6 +271,7 @@ class TrackerNode(Node):
     def refuse(self, req: InitRequest, reason: str) -> None:
         if req.detections is None:
             self.errors.report(f"~/init refused: {reason}")
+            self.init_result_pub.publish(String(data=f"refused: {reason}"))
         else:
             self.acquisition.problem(f"detections ignored: {reason}")
 
