@@ -67,6 +67,16 @@ def _launch(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _run_folder_errors(train, cfg):
+    """A run folder that may not be used (resume without a run, a changed config) is a user
+    error: one line, exit 2."""
+    from mlkd_tracker.train.run_folder import RunFolderError
+    try:
+        return train(cfg)
+    except RunFolderError as exc:
+        raise _UserError(str(exc)) from None
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.kind == "rdrkd":
         from mlkd_tracker.train.detector import load_rdrkd_config, train_rdrkd
@@ -85,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
         from mlkd_tracker.train.slkd_config import load_slkd_config
         scfg = load_slkd_config(args.config, args.overrides)
         print(f"SLKD: stages {scfg.stages} -> {scfg.out}")
-        for stage, run_dir in train_slkd(scfg).items():
+        for stage, run_dir in _run_folder_errors(train_slkd, scfg).items():
             print(f"{stage}: {run_dir}")
         return 0
     if args.kind == "mlkd":
@@ -93,14 +103,14 @@ def _train(args: argparse.Namespace) -> int:
         from mlkd_tracker.train.mlkd_config import load_mlkd_config
         mcfg = load_mlkd_config(args.config, args.overrides)
         print(f"MLKD: {len(mcfg.students)} students -> {mcfg.run_dir}")
-        print(train_mlkd(mcfg))
+        print(_run_folder_errors(train_mlkd, mcfg))
         return 0
     from mlkd_tracker.train.config import load_config
     from mlkd_tracker.train.tracker_training import train_tracker
     cfg = load_config(args.config, [f"kind={args.kind}", *args.overrides])
     print(f"training {cfg.kind} '{cfg.model if isinstance(cfg.model, str) else 'custom'}' "
           f"-> {cfg.run_dir}")
-    print(train_tracker(cfg))
+    print(_run_folder_errors(train_tracker, cfg))
     return 0
 
 
@@ -213,6 +223,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     lazy.add(sub, ("synth",), "mlkd_tracker.data.synth_cli", "render the synthetic night set")
     lazy.add(sub, ("synth-detect",), "mlkd_tracker.data.synth_detect_cli",
                    "render the synthetic night detection set (YOLO layout)")
+    lazy.add(sub, ("textures",), "mlkd_tracker.data.textures",
+                   "aerial ground textures: fetch (FlightGear, via apt), index, list, sheet")
     lazy.add(sub, ("convert-visdrone",), "mlkd_tracker.data.visdrone",
                    "convert VisDrone2019-DET to YOLO layout")
     lazy.add(sub, ("eval",), "mlkd_tracker.eval.eval_cli", "one-pass evaluation of trackers")

@@ -80,3 +80,15 @@ def test_training_commands_are_refused_cleanly_without_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 1
     assert "unavailable here" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_refused_run_folder_is_one_line_and_exit_2(monkeypatch, capsys):
+    from mlkd_tracker.train import tracker_training
+    from mlkd_tracker.train.run_folder import RunFolderError
+
+    def refuse(cfg):
+        raise RunFolderError(f"{cfg.run_dir}: resume=true but config.yaml differs in epochs")
+    monkeypatch.setattr(tracker_training, "train_tracker", refuse)
+    assert cli.main(["train", "student", "resume=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mlkd-tracker train: error: ") and "differs" in err[0]

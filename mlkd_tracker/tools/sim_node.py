@@ -58,6 +58,9 @@ class SimNodeConfig:
                            read_only=True)
     command_timeout_s: float = param(0.5, "A cmd_gimbal older than this is treated as zero rates.",
                                      range=(0.01, 60.0))
+    textures: str = param("auto", "Ground: a folder of aerial images, 'auto' (the textures "
+                          "fetched by `mlkd-tracker textures fetch` when present, else the "
+                          "built-in photos) or 'none' (the photos).", read_only=True)
     pace_topic: str = param("", "Lockstep for tests and benchmarks: publish a frame only while "
                             "fewer than pace_max_in_flight frames await a vision_msgs/"
                             "Detection2DArray stamped like them on this topic (e.g. 'tracks'); "
@@ -79,14 +82,18 @@ class SimNodeConfig:
 def scene_config(cfg: SimNodeConfig) -> SimConfig:
     return SimConfig(width=cfg.width, height=cfg.height, fps=cfg.fps, seed=cfg.seed,
                      occluders=cfg.occluders, target_size_px=(cfg.target_min_px, cfg.target_max_px),
-                     lowlight=DARKNESS_LEVELS[cfg.darkness])
+                     lowlight=DARKNESS_LEVELS[cfg.darkness], textures=cfg.textures,
+                     follow_roads=True)  # roads only exist on aerial ground
 
 
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_node", **kwargs)
         self.cfg = declare_config(self, SimNodeConfig, on_change=self._set_cfg)
-        self.scene = NightScene(scene_config(self.cfg))
+        try:
+            self.scene = NightScene(scene_config(self.cfg))
+        except (OSError, ValueError) as exc:  # a textures folder that is missing or unreadable
+            raise ParameterError(f"parameter 'textures' = '{self.cfg.textures}': {exc}") from exc
         self.image_pub = self.create_publisher(Image, "image_raw", image_pub_qos(self.cfg.image_qos))
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.gt_pub = self.create_publisher(Detection2D, "ground_truth", OUTPUT_QOS)

@@ -72,11 +72,13 @@ def _safe(name: str) -> str:
 def run_checkpoints(run_dir: str | Path) -> dict[str, Path]:
     """Student name -> the checkpoint that represents it: best epoch on val from the run's
     ``selection/selection.json``, else ``<student>/last.pt``. A plain (single-model) training
-    run without an MLKD ``config.yaml`` is one student named after its folder (``last.pt``)."""
+    run (a ``last.pt`` and no ``students`` in its ``config.yaml``) is one student named after
+    its folder."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() and (run_dir / "last.pt").is_file():
+    has_config = (run_dir / "config.yaml").is_file()
+    cfg = mlkd_select.read_run_config(run_dir) if has_config else {}
+    if (run_dir / "last.pt").is_file() and not cfg.get("students"):
         return {run_dir.name: run_dir / "last.pt"}
-    cfg = mlkd_select.read_run_config(run_dir)
     best = mlkd_select.best_checkpoints(run_dir)
     out = {}
     for student in cfg.get("students") or []:

@@ -62,8 +62,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     mlkd = make_run(base / "mlkd", data, {"mobile": 2, "alex": 1}, seed=0)
     select(mlkd, threads=1, max_frames=MAX_FRAMES, tune=False, progress=False)
     no_kd = make_run(base / "nokd", data, {"mobile": 1}, seed=100)  # never selected: last.pt
-    plain = base / "kd_only_plain"  # a single-model training run: no config.yaml, last.pt only
+    plain = base / "kd_only_plain"  # a single-model training run: its config has no students
     save_ckpt(plain / "last.pt", STUDENT, seed=200)
+    (plain / "config.yaml").write_text("kind: student\nmodel: student_mobile\nepochs: 1\n")
     teacher = save_ckpt(base / "teacher" / "best.pt", TEACHER, seed=300)
     return {"data": data, "mlkd": mlkd, "no_kd": no_kd, "kd_only": plain, "teacher": teacher}
 
