@@ -15,10 +15,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Files a user gets with the package: every markdown file, the configs, the launch files and the
+# Files a user gets with the package: every markdown file, the code, the configs, the launch files and the
 # package manifests (the vendored vision_msgs subset included).
 SHIPPED_GLOBS = ("*.md", "models/*.md", "tools/**/*.md", "interfaces/**/*.md", "config/**/*.yaml",
-                 "config/**/*.xml", "launch/*.xml", "package.xml", "interfaces/**/package.xml")
+                 "config/**/*.xml", "launch/*.xml", "package.xml", "interfaces/**/package.xml",
+                 "mlkd_tracker/**/*.py", "tools/**/*.sh", "Makefile", "setup.py")
 # The narrative documents: they hold links and quoted paths a reader will follow.
 NARRATIVE = ("README.md", "models/MODELS.md", "CHANGELOG.md", "BENCHMARKS.md")
 

@@ -32,7 +32,7 @@ fi
     || { echo "setup_venv: cv2 lacks the CSRT/KCF trackers" >&2; exit 1; }
 
 # torchvision: keep a working one (e.g. a CUDA machine); where the wheel cannot be imported
-# (no CPU build reachable, ENVIRONMENT.md), replace it by the plain-torch shim of the same version.
+# (no CPU build of it is on the package index), replace it by the plain-torch shim of the same version.
 if ! "$PY" -c "import torchvision; torchvision.ops.nms" >/dev/null 2>&1; then
     echo "setup_venv: torchvision is not importable here; installing tools/torchvision_shim"
     "${PIP[@]}" --no-deps --force-reinstall --no-build-isolation "$HERE/tools/torchvision_shim"

@@ -1,4 +1,4 @@
-"""sim layer (see DESIGN.md §2): a ROS-free, torch-free synthetic night UAV scene renderer.
+"""The simulator: a ROS-free, torch-free synthetic night UAV scene renderer.
 
 Used by the ROS sim node (30 Hz, 640x480) and by the synthetic data-set generator. Only numpy,
 OpenCV and scikit-image's bundled photos; deterministic for a seed. Modules, one job each:

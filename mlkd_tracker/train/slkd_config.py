@@ -19,7 +19,7 @@ STAGES = ("teacher_a", "teacher_b", "student")
 @dataclass
 class SLKDTerms:
     """Loss weights; 0 switches a term off. The paper gives 0.5/0.1/0.1 without saying which is
-    which; we read 0.5 as output KD and 0.1 each for DRL and IRL (reference/slkd.md)."""
+    which; we read 0.5 as output KD and 0.1 each for DRL and IRL."""
     l1: float = 1.0          # L1 to the clean image (paired batches only)
     output_kd: float = 0.5   # L1 to Teacher A's output
     drl: float = 0.1         # encoder vs Teacher A's encoder through the BRISQUE-based extractor

@@ -80,7 +80,7 @@ ENHANCER_PRESETS: dict[str, UNetEnhancerConfig] = {
     # the overlapping head alone (85 k params, 0.34 GMAC); not shipped: under 100 FPS
     "slkd_student_v3": UNetEnhancerConfig(name="slkd_student_v3", width=12, depth=2, blocks=1,
                                           stem=4, overlap_head=True),
-    # the shipped student since session 8: widths 16/32/64 (147 k params, 0.54 GMAC, 6.2 %);
+    # the shipped student: widths 16/32/64 (147 k params, 0.54 GMAC, 6.2 %);
     # multiples of 8 channels suit ONNX Runtime's kernels (width 14 ran slower than 16)
     "slkd_student_w16": UNetEnhancerConfig(name="slkd_student_w16", width=16, depth=2, blocks=1,
                                            stem=4),
