@@ -33,7 +33,8 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import ParameterError, declare_config, param, providers_param
+from mlkd_tracker.nodes.params import (ParameterError, declare_config, model_parameter_error,
+                                       param, providers_param)
 from mlkd_tracker.nodes.qos import OUTPUT_QOS
 from mlkd_tracker.runtime.detector import Detection, ModelError, OnnxDetector
 from mlkd_tracker.runtime.frame_history import Entry
@@ -103,9 +104,7 @@ class DetectorNode(Node):
             self.detector = OnnxDetector(model_path, self.cfg.threads or None,
                                          self.cfg.input_size or None, self.cfg.providers)
         except ModelError as exc:
-            what = "providers" if "execution provider" in str(exc) else "model_path"
-            raise ParameterError(f"parameter '{what}' = '{getattr(self.cfg, what)}': {exc}") \
-                from exc
+            raise model_parameter_error(self.cfg, exc) from exc
         except ValueError as exc:
             raise ParameterError(f"parameter 'input_size' = {self.cfg.input_size}: {exc}") from exc
         try:

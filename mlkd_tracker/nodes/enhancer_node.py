@@ -27,7 +27,8 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import ParameterError, declare_config, param, providers_param
+from mlkd_tracker.nodes.params import (ParameterError, declare_config, model_parameter_error,
+                                       param, providers_param)
 from mlkd_tracker.nodes.qos import image_pub_qos
 from mlkd_tracker.runtime.enhancer import ModelError, OnnxEnhancer
 from mlkd_tracker.runtime.frame_history import Entry
@@ -74,9 +75,7 @@ class EnhancerNode(Node):
             self.enhancer = OnnxEnhancer(resolve_model(self.cfg.model_path),
                                          self.cfg.threads or None, self.cfg.providers)
         except ModelError as exc:
-            what = "providers" if "execution provider" in str(exc) else "model_path"
-            raise ParameterError(f"parameter '{what}' = '{getattr(self.cfg, what)}': {exc}") \
-                from exc
+            raise model_parameter_error(self.cfg, exc) from exc
         self.gate = LowLightGate(_gate_config(self.cfg))
         self._lock = threading.Lock()  # guards cfg and gate against parameter updates
         self._enhanced = self._passed = 0

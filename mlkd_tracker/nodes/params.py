@@ -128,3 +128,10 @@ def providers_param() -> Any:
                  "separated: cpu, cuda, tensorrt, openvino, ... or full provider names; one the "
                  "installed onnxruntime does not offer is refused. CPU is the last fall-back.",
                  read_only=True)
+
+
+def model_parameter_error(cfg: Any, exc: Exception) -> ParameterError:
+    """A model that failed to load, blamed on the parameter behind it: ``providers`` when the
+    execution provider was refused, else ``model_path``."""
+    what = "providers" if "execution provider" in str(exc) else "model_path"
+    return ParameterError(f"parameter '{what}' = '{getattr(cfg, what)}': {exc}")
