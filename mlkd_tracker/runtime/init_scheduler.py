@@ -8,8 +8,11 @@ to the newest frame. A request whose frame has not arrived yet waits up to ``wai
 than every buffered frame can never match and is refused at once.
 
 Order and precedence (the real-time rules): manual requests are served in arrival order (at most
-``max_pending`` wait); of detections only the newest is kept, and a manual request still waiting
-for its frame always wins over them.
+``max_pending`` wait: a newer one pushes the oldest out, and that one is refused, so its client
+hears why); of detections only the newest is kept, and a manual request still waiting for its
+frame always wins over them. ``clear()`` (stop, reset) forgets every pending request, including
+those a ``serve()`` running at that moment has taken out: the scheduler's generation changes, so
+the worker puts none of them back.
 
 ROS-free, so it is unit-tested without DDS: what starting, reading a frame, catching up and
 refusing mean is the caller's :class:`InitHandler`.
@@ -66,54 +69,79 @@ class InitScheduler(Generic[T]):
 
     def __init__(self, history: FrameHistory[T], tolerance_ms: float, wait_ms: float,
                  max_pending: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self.history = history
         self.tolerance_ms = tolerance_ms  # max stamp difference of a match; may change at run time
         self.wait_ms = wait_ms  # how long a request waits for its frame; may change at run time
+        self.max_pending = max_pending
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: deque[InitRequest] = deque(maxlen=max_pending)
+        self._pending: deque[InitRequest] = deque()  # manual requests, oldest first
+        self._dropped: list[InitRequest] = []  # pushed out of ``_pending``, to refuse
         self._detections: InitRequest | None = None  # the newest only
+        self._generation = 0  # bumped by clear(): what serve() took out before is forgotten
 
     # ---- callbacks ----------------------------------------------------------------------------
     def add(self, req: InitRequest) -> None:
-        """Queue a request: manual ones in order, detections replacing older detections."""
+        """Queue a request: manual ones in order, detections replacing older detections. A
+        manual request beyond ``max_pending`` pushes the oldest out; the next ``serve()``
+        refuses that one."""
         with self._lock:
             if req.detections is None:
                 self._pending.append(req)
+                self._drop_overflow()
             else:
                 self._detections = req
 
     def clear(self) -> None:
-        """Forget every pending request (``~/stop``, ``~/reset``)."""
+        """Forget every pending request (``~/stop``, ``~/reset``), also those a running
+        ``serve()`` holds."""
         with self._lock:
             self._pending.clear()
             self._detections = None
+            self._generation += 1
+
+    def _drop_overflow(self) -> None:  # under the lock
+        while len(self._pending) > self.max_pending:
+            self._dropped.append(self._pending.popleft())
 
     # ---- worker -------------------------------------------------------------------------------
     def serve(self, handler: InitHandler[T, object]) -> None:
         """Settle what can be settled now: start, refuse, or keep waiting for the frame."""
         with self._lock:
+            generation = self._generation
             requests = list(self._pending)
             self._pending.clear()
+            dropped, self._dropped = self._dropped, []
             detections, self._detections = self._detections, None
+        for req in dropped:
+            handler.refuse(req, f"pushed out by newer init requests (at most {self.max_pending} "
+                           "wait for their frames)")
+        waiting: list[InitRequest] = []
         for req in requests:
+            if self._generation != generation:  # cleared meanwhile: forget the rest
+                return
             if self._try(req, handler):
                 continue
             if self._waiting(req):
-                with self._lock:
-                    self._pending.append(req)
+                waiting.append(req)
             else:
                 self._refuse_unmatched(req, handler)
-        if detections is None:
-            return
         with self._lock:
-            if self._pending:  # a manual request waiting for its frame always wins
+            if self._generation != generation:
+                return
+            # back in front of those added meanwhile, in their original order
+            self._pending.extendleft(reversed(waiting))
+            self._drop_overflow()
+            if detections is None or self._pending:  # a waiting manual request always wins
                 return
         if self._try(detections, handler):
             return
         if self._waiting(detections):
             with self._lock:
-                if self._detections is None:  # unless a newer message replaced it
+                # unless a newer message replaced it, or a clear() forgot it
+                if self._detections is None and self._generation == generation:
                     self._detections = detections
         else:
             self._refuse_unmatched(detections, handler)

@@ -167,10 +167,31 @@ def test_nothing_to_start_on_settles_the_request_silently(clock):
 
 def test_manual_requests_are_served_in_order_and_only_the_newest_four_wait(clock):
     _, scheduler, handler = setup(clock, [100 * MS, 200 * MS, 300 * MS])
-    for stamp in (100, 200, 300, 100, 200):  # five: the first is dropped
-        scheduler.add(manual(stamp * MS, clock))
+    requests = [manual(stamp * MS, clock) for stamp in (100, 200, 300, 100, 200)]
+    for req in requests:  # five: the first is pushed out
+        scheduler.add(req)
     scheduler.serve(handler)
     assert [req.stamp_ns for req, _ in handler.started] == [200 * MS, 300 * MS, 100 * MS, 200 * MS]
+    # ... and answered, so its client does not wait out its timeout
+    assert handler.refused == [(requests[0], "pushed out by newer init requests (at most 4 wait "
+                                "for their frames)")]
+
+
+def test_a_request_pushed_out_while_others_wait_is_refused_and_the_rest_keep_their_order(clock):
+    history, scheduler, handler = setup(clock, [100 * MS])
+    first = [manual(stamp * MS, clock) for stamp in (200, 210, 220, 230)]
+    for req in first:
+        scheduler.add(req)
+    scheduler.serve(handler)  # all four wait for their frames
+    assert handler.started == [] and handler.refused == []
+    late = manual(240 * MS, clock)
+    scheduler.add(late)
+    scheduler.serve(handler)
+    assert [req for req, _ in handler.refused] == [first[0]]
+    for stamp in (200, 210, 220, 230, 240):
+        history.push(stamp * MS, f"frame@{stamp * MS}")
+    scheduler.serve(handler)
+    assert [req for req, _ in handler.started] == [*first[1:], late]
 
 
 def test_only_the_newest_detections_are_kept(clock):
@@ -230,6 +251,73 @@ def test_clear_forgets_every_pending_request(clock):
     history.push(200 * MS, f"frame@{200 * MS}")
     scheduler.serve(handler)
     assert handler.started == [] and handler.refused == []
+
+
+class InterleavingHandler(Handler):
+    """Runs ``during_read`` the first time a frame is read: what another thread (a ~/stop, a new
+    ~/init) does while ``serve()`` works on the requests it has taken out."""
+
+    def __init__(self, during_read) -> None:
+        super().__init__()
+        self.during_read = during_read
+
+    def read(self, entry: Entry[str]) -> str | None:
+        if self.during_read is not None:
+            action, self.during_read = self.during_read, None
+            action()
+        return super().read(entry)
+
+
+def test_a_clear_while_serving_is_not_undone_by_putting_waiting_requests_back(clock):
+    history, scheduler, _ = setup(clock, [100 * MS])
+    handler = InterleavingHandler(scheduler.clear)  # ~/stop while the second one is read
+    waiting = manual(300 * MS, clock)  # its frame has not arrived: would be put back
+    starting = manual(100 * MS, clock)
+    scheduler.add(waiting)
+    scheduler.add(starting)
+    scheduler.add(manual(0, clock))  # taken out too: forgotten, not started
+    scheduler.add(detections(100 * MS, clock))
+    scheduler.serve(handler)
+    assert [req for req, _ in handler.started] == [starting]  # already being started
+    history.push(300 * MS, f"frame@{300 * MS}")
+    scheduler.serve(handler)
+    clock.now += 1.0
+    scheduler.serve(handler)
+    assert [req for req, _ in handler.started] == [starting] and handler.refused == []
+
+
+def test_waiting_detections_are_not_put_back_after_a_clear(clock):
+    history, scheduler, _ = setup(clock, [100 * MS])
+    handler = InterleavingHandler(None)
+    scheduler.add(detections(200 * MS, clock))
+    original_match = scheduler.match
+
+    def match_then_clear(req):
+        entry = original_match(req)
+        scheduler.clear()  # ~/reset between taking the detections out and putting them back
+        return entry
+    scheduler.match = match_then_clear
+    scheduler.serve(handler)  # frame 200 not there: the detections would wait
+    scheduler.match = original_match
+    history.push(200 * MS, f"frame@{200 * MS}")
+    scheduler.serve(handler)
+    assert handler.started == [] and handler.refused == []
+
+
+def test_a_request_added_while_serving_queues_behind_the_older_waiting_ones(clock):
+    history, scheduler, _ = setup(clock, [100 * MS])
+    older = [manual(300 * MS, clock), manual(310 * MS, clock)]  # wait for their frames
+    newer = manual(320 * MS, clock)
+    handler = InterleavingHandler(lambda: scheduler.add(newer))  # a ~/init arrives meanwhile
+    scheduler.add(older[0])
+    scheduler.add(manual(100 * MS, clock))  # starts; its read() adds ``newer``
+    scheduler.add(older[1])
+    scheduler.serve(handler)
+    assert [req.stamp_ns for req, _ in handler.started] == [100 * MS]
+    for stamp in (300, 310, 320):
+        history.push(stamp * MS, f"frame@{stamp * MS}")
+    scheduler.serve(handler)
+    assert [req for req, _ in handler.started[1:]] == [*older, newer]
 
 
 def test_the_wait_can_change_at_run_time(clock):
