@@ -217,7 +217,7 @@ def frames_with_box(boxes: np.ndarray, scores: np.ndarray,
     frame and every later frame while the track is TRACKING, by the rule of
     ``runtime/track_supervisor.py`` (LOST after ``lost_after`` consecutive frames scoring below
     ``score_threshold``, TRACKING again on the first frame at or above it; a NaN or empty box
-    scores 0)."""
+    scores 0 and is not published)."""
     ran = np.flatnonzero(np.isfinite(scores))
     if ran.size == 0:
         return 0
@@ -231,7 +231,7 @@ def frames_with_box(boxes: np.ndarray, scores: np.ndarray,
             tracking = False
         elif low == 0:
             tracking = True
-        count += tracking
+        count += tracking and usable  # TRACKING with no usable box publishes none
     return count
 
 

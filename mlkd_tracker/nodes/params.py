@@ -17,6 +17,8 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from mlkd_tracker.runtime.onnx_session import ProviderError
+
 C = TypeVar("C")
 
 
@@ -133,5 +135,5 @@ def providers_param() -> Any:
 def model_parameter_error(cfg: Any, exc: Exception) -> ParameterError:
     """A model that failed to load, blamed on the parameter behind it: ``providers`` when the
     execution provider was refused, else ``model_path``."""
-    what = "providers" if "execution provider" in str(exc) else "model_path"
+    what = "providers" if isinstance(exc, ProviderError) else "model_path"
     return ParameterError(f"parameter '{what}' = '{getattr(cfg, what)}': {exc}")

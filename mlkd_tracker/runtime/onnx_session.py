@@ -10,6 +10,10 @@ class ModelError(ValueError):
     """A model file that is missing, corrupt, or not what the runtime expects."""
 
 
+class ProviderError(ModelError):
+    """An execution provider that the installed onnxruntime build does not offer."""
+
+
 def verify_checksum(path: Path) -> None:
     """Check a shipped model against the SHA256SUMS file beside it, when there is one."""
     sums = path.parent / "SHA256SUMS"
@@ -59,7 +63,7 @@ def resolve_providers(names: str | list[str] | tuple[str, ...] | None) -> tuple[
     for word in words:
         full = PROVIDER_ALIASES.get(word.lower(), word)
         if full not in available:
-            raise ModelError(f"execution provider {word!r} is not offered by this onnxruntime "
+            raise ProviderError(f"execution provider {word!r} is not offered by this onnxruntime "
                              f"build (available: {', '.join(available)})")
         if full not in chosen:
             chosen.append(full)

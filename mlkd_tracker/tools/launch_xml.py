@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,12 +245,13 @@ def _run_children(parent: ET.Element, scope: _Scope, given: dict[str, str], plan
             inner = scope.child() if _condition(sub("scoped", "true"), f"{path.name}: <group scoped>") else scope
             _run_children(el, inner, given, plan, path, top)
         elif tag == "include":
-            _include(el, scope, plan, path, sub("file"))
+            _include(el, scope, given, plan, path, sub("file"))
         elif tag == "node":
             plan.nodes.append(_node(el, scope, path, sub))
 
 
-def _include(el: ET.Element, scope: _Scope, plan: LaunchPlan, path: Path, file: str) -> None:
+def _include(el: ET.Element, scope: _Scope, given: dict[str, str], plan: LaunchPlan, path: Path,
+             file: str) -> None:
     inner_given: dict[str, str] = {}
     for child in el:
         if child.tag != "arg":
@@ -262,7 +264,12 @@ def _include(el: ET.Element, scope: _Scope, plan: LaunchPlan, path: Path, file: 
         raise LaunchError(f"{path.name}: included launch file '{file}' not found")
     inner = scope.child(target)
     inner.args.update(inner_given)  # an include's args are launch configurations in its scope
-    _run_file(target, inner, {}, plan)
+    # Command-line arguments are global launch configurations: the included file's <arg>s see
+    # them too, except where the <include> sets the argument itself.
+    passed = {k: v for k, v in given.items() if k not in inner_given}
+    _run_file(target, inner, passed, plan)
+    for name in set(given) - set(inner_given) - set(passed):
+        del given[name]  # taken by the included file
     scope.file = path
 
 
@@ -280,7 +287,7 @@ def _resolve_namespace(base: str, ns: str) -> str:
 def _node(el: ET.Element, scope: _Scope, path: Path, sub) -> NodeSpec:
     spec = NodeSpec(pkg=sub("pkg"), exec=sub("exec"), name=sub("name"),
                     namespace=_resolve_namespace(scope.namespace, sub("namespace")),
-                    args=sub("args").split(), env=dict(scope.set_env),
+                    args=shlex.split(sub("args")), env=dict(scope.set_env),
                     respawn=_condition(sub("respawn", "false"), f"{path.name}: <node respawn>"))
     try:
         spec.respawn_delay = float(sub("respawn_delay", "0"))

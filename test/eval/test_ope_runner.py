@@ -264,7 +264,7 @@ def test_frames_with_box_follow_the_node_rule(tmp_path):
     supervisor = TrackSupervisor(Scripted(results), score_threshold=0.3, lost_after=15)
     frame = np.zeros((H, W, 3), np.uint8)
     supervisor.start(frame, (10.0, 10.0, 20.0, 20.0))
-    published = 1 + sum(supervisor.step(frame).state is TrackState.TRACKING for _ in results)
+    published = 1 + sum(supervisor.step(frame).box is not None for _ in results)
     run_boxes = np.vstack([[10.0, 10.0, 20.0, 20.0], boxes])
     run_scores = np.concatenate([[1.0], scores])
     assert frames_with_box(run_boxes, run_scores, 0.3, 15) == published
@@ -272,6 +272,12 @@ def test_frames_with_box_follow_the_node_rule(tmp_path):
     # frames before the initialisation frame (NaN: not run) never count
     nan_first = np.concatenate([[np.nan, np.nan], run_scores])
     assert frames_with_box(np.vstack([np.full((2, 4), np.nan), run_boxes]), nan_first, 0.3, 15) == published
+
+
+def test_a_frame_whose_box_is_unusable_has_no_box_even_while_tracking():
+    boxes = np.array([[1, 1, 5, 5], [np.nan, 1, 5, 5], [1, 1, 0, 5], [1, 1, 5, 5]], float)
+    scores = np.ones(4)
+    assert frames_with_box(boxes, scores, 0.3, 15) == 2
 
 
 def test_run_dataset_counts_frames_with_box_per_sequence(tmp_path):

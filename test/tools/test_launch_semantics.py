@@ -154,6 +154,20 @@ def test_include_passes_its_args_and_keeps_the_included_scope(tmp_path):
         load_launch(path, {"seed": "3"})  # not an argument of the including file
 
 
+def test_command_line_arguments_reach_an_included_file_unless_the_include_sets_them(tmp_path):
+    inner = _write(tmp_path, '<arg name="x" default="d"/><arg name="y" default="d"/>'
+                   + _node(inner='<param name="x" value="$(var x)"/><param name="y" value="$(var y)"/>'),
+                   "inner.launch.xml")
+    path = _write(tmp_path, f'<include file="{inner}"><arg name="y" value="from_include"/></include>')
+    (node,) = load_launch(path, {"x": "from_command_line"}).nodes
+    assert node.params == {"x": "from_command_line", "y": "from_include"}
+
+
+def test_node_args_are_split_like_a_shell(tmp_path):
+    (node,) = load_launch(_write(tmp_path, _node(extra="args=\"--name 'a b' -v\""))).nodes
+    assert node.args == ["--name", "a b", "-v"]
+
+
 # --- refusals ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("body, named", [
     (_node(extra='launch-prefix="gdb"'), "'launch-prefix'"),

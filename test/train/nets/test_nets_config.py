@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from mlkd_tracker.train.nets import PRESETS, EnhancerConfig, TrackerNetConfig
 
@@ -17,7 +18,6 @@ def test_round_trip_through_json(name):
 
 
 def test_yaml_lists_and_nested_enhancer():
-    yaml = pytest.importorskip("yaml")
     text = ("name: t\nbackbone: resnet\nmean_bgr: [1, 2, 3]\n"
             "enhancer: {channels: 16, layers: 5, iterations: 4}\n")
     cfg = TrackerNetConfig.from_dict(yaml.safe_load(text))
