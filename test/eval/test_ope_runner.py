@@ -23,7 +23,7 @@ from mlkd_tracker.eval.ope_runner import (RunScore, frames_with_box, init_frame_
 from mlkd_tracker.eval.plots import plot_ope
 from mlkd_tracker.eval.tracker_registry import THREADS_ENV, TrackerSpec, make, parse_spec, spec_identity
 from mlkd_tracker.runtime.opencv_trackers import OpenCVTracker
-from mlkd_tracker.runtime.track_supervisor import TrackState, TrackSupervisor
+from mlkd_tracker.runtime.track_supervisor import TrackSupervisor
 from mlkd_tracker.runtime.tracker_base import TrackResult, Tracker
 
 W, H = 120, 90
