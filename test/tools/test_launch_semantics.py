@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -246,6 +247,8 @@ def test_the_runner_stops_every_node_on_sigterm_and_sigint(tmp_path, ros_env, si
             assert line, "the runner ended before starting its nodes"
             if line.startswith("[launch] started"):
                 pids.append(int(line.rsplit("pid ", 1)[1].rstrip(")\n")))
+        # keep reading, as a terminal does: a full pipe would block the runner's output
+        threading.Thread(target=runner.stdout.read, daemon=True).start()
         runner.send_signal(sig)
         assert runner.wait(timeout=30) == 0
     finally:
