@@ -73,9 +73,11 @@ def split_spec(spec: str | os.PathLike) -> tuple[str, str]:
     return enhancer, tracker
 
 
-def enhanced_siamese_tracker(spec: str | os.PathLike, threads: int | None = None) -> SiameseTracker:
+def enhanced_siamese_tracker(spec: str | os.PathLike, threads: int | None = None,
+                             providers: str | None = None) -> SiameseTracker:
     """A tracker for an ``ENHANCER.onnx+TRACKER`` spec (what ``enhanced:<spec>`` builds)."""
     from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
     enhancer, tracker = split_spec(spec)
-    engine = OnnxSiameseEngine(tracker, threads=threads)
-    return SiameseTracker(EnhancedSiameseEngine(engine, OnnxEnhancer(enhancer, threads=threads)))
+    engine = OnnxSiameseEngine(tracker, threads=threads, providers=providers)
+    return SiameseTracker(EnhancedSiameseEngine(
+        engine, OnnxEnhancer(enhancer, threads=threads, providers=providers)))

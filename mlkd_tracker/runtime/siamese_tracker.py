@@ -27,10 +27,11 @@ class SiameseEngine(Protocol):
 
 class SiameseTracker(Tracker):
     def __init__(self, engine: SiameseEngine | str | os.PathLike,
-                 postprocess: PostprocessConfig | None = None, threads: int | None = None) -> None:
+                 postprocess: PostprocessConfig | None = None, threads: int | None = None,
+                 providers: str | None = None) -> None:
         if isinstance(engine, (str, os.PathLike)):
             from mlkd_tracker.runtime.onnx_siamese import OnnxSiameseEngine
-            engine = OnnxSiameseEngine(engine, threads=threads)
+            engine = OnnxSiameseEngine(engine, threads=threads, providers=providers)
         self.engine = engine
         if postprocess is None:
             postprocess = PostprocessConfig.from_dict(getattr(engine, "postprocess", {}) or {})

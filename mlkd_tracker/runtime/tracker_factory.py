@@ -59,7 +59,9 @@ class TrackerKind:
     relative paths are then resolved (``resolve``, default
     ``mlkd_tracker.resources:resolve_model``) and, without a ``check``, must exist.
     ``threads_kwarg`` / ``threads_setter`` say how the backend takes a thread count (a keyword
-    of ``target`` / a process-wide setter). ``arg`` and ``help`` describe the spec form.
+    of ``target`` / a process-wide setter); ``providers_kwarg`` the keyword that takes ONNX
+    Runtime execution providers (kinds without one run on the CPU only). ``arg`` and ``help``
+    describe the spec form.
     """
 
     target: Target
@@ -70,6 +72,7 @@ class TrackerKind:
     resolve: Target | None = None
     threads_kwarg: str | None = None
     threads_setter: Target | None = None
+    providers_kwarg: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,14 @@ _KINDS: dict[str, TrackerKind] = {
                         help="exported Siamese student on ONNX Runtime: <model> is the common "
                              "stem of <stem>.template.onnx + <stem>.search.onnx, or either file",
                         check="mlkd_tracker.runtime.onnx_siamese:model_paths", models=True,
-                        threads_kwarg="threads"),
+                        threads_kwarg="threads", providers_kwarg="providers"),
     "enhanced": TrackerKind("mlkd_tracker.runtime.enhanced_tracker:enhanced_siamese_tracker",
                             arg="<enhancer.onnx>+<model>",
                             help="low-light enhancer run on the crops of an exported student "
                                  "(<model> as for onnx:, or written onnx:<model>)",
                             check="mlkd_tracker.runtime.enhanced_tracker:split_spec", models=True,
                             resolve="mlkd_tracker.runtime.enhanced_tracker:resolve_spec",
-                            threads_kwarg="threads"),
+                            threads_kwarg="threads", providers_kwarg="providers"),
 }
 _entry_points_loaded = False
 _KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -202,10 +205,13 @@ def parse_spec(text: str) -> TrackerSpec:
     return TrackerSpec(prefix, _checked_arg(prefix, kind, arg))
 
 
-def build(spec: TrackerSpec | str, threads: int | None = None) -> Tracker:
+def build(spec: TrackerSpec | str, threads: int | None = None,
+          providers: str | None = None) -> Tracker:
     """A new tracker for ``spec``; build one per sequence or per node, never share one.
 
-    ``threads`` (None: library defaults) goes to backends that take a thread count. Raises
+    ``threads`` (None: library defaults) goes to backends that take a thread count;
+    ``providers`` (ONNX Runtime execution providers, e.g. ``"cuda,cpu"``; None or ``"cpu"``: the
+    CPU) to the ONNX kinds, and asking a CPU-only kind for another provider is refused. Raises
     ValueError for an unknown kind, a missing or unfit model file (the backends' own errors,
     e.g. ``ModelError``, are ValueErrors) or a backend that cannot be imported here.
     """
@@ -218,6 +224,11 @@ def build(spec: TrackerSpec | str, threads: int | None = None) -> Tracker:
         kwargs[kind.threads_kwarg] = threads
     if threads is not None and kind.threads_setter:
         _resolve_target(spec.kind, kind.threads_setter)(threads)
+    if kind.providers_kwarg:
+        kwargs[kind.providers_kwarg] = providers
+    elif providers and providers.strip().lower() not in ("cpu", "cpuexecutionprovider"):
+        raise ValueError(f"'{spec.kind}:' trackers run on the CPU only; providers "
+                         f"'{providers}' needs an onnx: or enhanced: tracker")
     tracker = _resolve_target(spec.kind, kind.target)(arg, **kwargs)
     if not (callable(getattr(tracker, "init", None)) and callable(getattr(tracker, "update", None))):
         raise TypeError(f"{kind.target} returned {type(tracker).__name__}, which is not a Tracker "

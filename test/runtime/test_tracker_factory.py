@@ -18,6 +18,7 @@ from mlkd_tracker.runtime.tracker_factory import (ENTRY_POINT_GROUP, TrackerKind
                                                   build, describe_spec_forms, parse_spec,
                                                   register_kind, spec_forms,
                                                   spec_from_parameters)
+from mlkd_tracker.runtime.onnx_session import ProviderError
 from fake_siamese_onnx import fake_export
 from tiny_enhancer import export_tiny_enhancer
 
@@ -110,6 +111,18 @@ def test_threads_go_to_backends_that_take_them(isolated_kinds):
                                       threads_setter=set_to.append))
     assert build("plug:a").threads is None and set_to == []
     assert build("plug:a", threads=3).threads == 3 and set_to == [3]
+
+
+def test_providers_go_to_the_onnx_kinds_and_a_cpu_only_kind_refuses_an_accelerator(models):
+    enhancer, tracker = models
+    assert build(f"onnx:{tracker}", providers="cpu").engine.providers == ("CPUExecutionProvider",)
+    assert build(f"enhanced:{enhancer}+{tracker}", providers="cpu").engine.engine.providers == (
+        "CPUExecutionProvider",)
+    with pytest.raises(ProviderError, match="'nosuch' is not offered"):
+        build(f"onnx:{tracker}", providers="nosuch")
+    assert build("opencv:kcf", providers="cpu").name  # the CPU is every kind's
+    with pytest.raises(ValueError, match="CPU only"):
+        build("opencv:kcf", providers="cuda")
 
 
 def test_a_registered_kind_works_everywhere_specs_are_read(isolated_kinds):
