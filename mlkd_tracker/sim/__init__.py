@@ -12,5 +12,7 @@ OpenCV and scikit-image's bundled photos; deterministic for a seed. Modules, one
 - compose   per-frame target compositing under occluders; exact box and visibility
 - optics    lamp pools, glare and motion blur in linear light
 - lowlight  the low-light camera model (LowLightConfig, DARKNESS_LEVELS, degrade, NightCamera)
+- lights    street lamps and the movers' head/tail lights as image-px point lights
+- targets   the target, its stops/U-turns/road following, look-alike distractors, drone start
 - scene     SimConfig, SimFrame, NightScene, render_sequence
 """

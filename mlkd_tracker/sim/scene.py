@@ -32,15 +32,17 @@ import numpy as np
 
 from . import photos
 from .aerial import AerialConfig, AerialGround, build_aerial_ground
-from .camera import CameraPose, homography, intrinsics, project, rot_x, rot_z
+from .camera import CameraPose, homography, intrinsics, project
+from .class_sprites import CLASS_MAKERS
 from .compose import Layers, bake_occluder, composite_target, measure, sprite_affine
-from .dynamics import DroneMotion, TargetMotion
 from .ground import GroundConfig, build_ground
-from .lowlight import (
-    DARKNESS_LEVELS, LED_WHITE, MERCURY, SODIUM, Light, LowLightConfig, NightCamera,
+from .lights import cull_reach, in_view, lamp_lights, random_lamps, sprite_lights
+from .lowlight import DARKNESS_LEVELS, Light, LowLightConfig, NightCamera
+from .sprites import Sprite, make_occluder
+from .targets import (
+    follow_roads, make_scene_target, nearest_distractor, place_distractors, place_movers,
+    target_events,
 )
-from .class_sprites import CLASS_MAKERS, CLASS_SIZES_M, make_class_sprite
-from .sprites import Sprite, make_occluder, make_target
 from .texture_folder import TextureFolder, resolve_textures
 
 
@@ -155,7 +157,7 @@ class NightScene:
     @property
     def sources_used(self) -> dict[str, tuple[str, ...]]:
         """Photos each part of the scene was cut from (for checking split hygiene)."""
-        return {"ground": self._ground_sources, "target": (self._target.source,),
+        return {"ground": self._ground_sources, "target": (self._target.sprite.source,),
                 "occluders": tuple(sorted(self._occluder_sources))}
 
     @property
@@ -187,6 +189,20 @@ class NightScene:
         """Image px per ground px at nadir and nominal altitude."""
         return self._k[0, 0] / self._alt_px
 
+    @property
+    def target_kind(self) -> str:
+        """The target sprite's kind: vehicle, ellipse, or its class (person, motor, ...)."""
+        return self._target.sprite.kind
+
+    @property
+    def target_events(self) -> dict:
+        """What the target has done so far: stops, U-turns; whether it drives on roads."""
+        return target_events(self._motion, self._on_road, self._distractors)
+
+    def nearest_distractor(self) -> float:
+        """Ground distance from the target to the nearest distractor, in target lengths."""
+        return nearest_distractor(self._motion, self._distractors, self._length)
+
     def reset(self, seed: int | None = None) -> None:
         """Build a new scene for ``seed`` (None: the last seed again, i.e. replay)."""
         cfg = self.cfg
@@ -215,10 +231,18 @@ class NightScene:
         self._sun = (math.cos(sun), math.sin(sun))
         extra = np.random.default_rng([self.seed, 13])  # new behaviour: its own stream
         self._rng_distractors = np.random.default_rng([self.seed, 14])
-        self._make_target(target_photo, looks)
-        self._place_movers(layout)
-        self._on_road = self._behaviour(extra)
-        self._place_distractors(extra, target_photo)
+        self._target = make_scene_target(cfg, target_photo, looks, self.ground_scale)
+        self._length = self._target.length  # ground px
+        self._motion, self._drone = place_movers(cfg, layout, self._length, self.ground_scale,
+                                                 self._alt_px)
+        self._on_road = follow_roads(cfg, self._motion, self._aerial, extra, self._length,
+                                     self.ground_scale)
+        self._distractors = place_distractors(cfg, extra, self._motion, self._target,
+                                              target_photo)
+        if self._distractors:  # the ground without occluders, for layering movers
+            lay = self._layers
+            self._bare = Layers(lay.ground, np.zeros_like(lay.premult),
+                                np.zeros_like(lay.occ_alpha), lay.ground)
         self._occluder_sources: set[str] = set()
         self._n_occluders = 0
         self._place_occluders(layout, ground_photos)
@@ -227,114 +251,6 @@ class NightScene:
         self.t = 0.0
         self._prev_centre = project(np.linalg.inv(self._homography()),
                                     np.array([self._k[:2, 2]]))[0]
-
-    def _make_target(self, photo: str, rng: np.random.Generator) -> None:
-        cfg = self.cfg
-        self._length = rng.uniform(*cfg.target_size_px) / self.ground_scale  # ground px
-        width = self._length * rng.uniform(*cfg.target_aspect)
-        lights_on = rng.random() < cfg.target_lights_prob
-        if cfg.target_class is None:
-            t = make_target(photo, self._length, width, rng, lights_on, cfg.vehicle_prob)
-        else:
-            (l_lo, l_hi), (w_lo, w_hi) = CLASS_SIZES_M[cfg.target_class]
-            width = self._length * rng.uniform(w_lo, w_hi) / ((l_lo + l_hi) / 2)
-            t = make_class_sprite(cfg.target_class, photo, self._length, width, rng,
-                                  lights_on and cfg.target_class != "person")
-        self._lights_on = lights_on
-        self._target = t
-        self._target_rgba = _premultiplied(t)
-
-    def _behaviour(self, rng: np.random.Generator) -> bool:
-        """Stops, U-turns and road following of the target; True if it starts on a street."""
-        cfg, m = self.cfg, self._motion
-        m.stop_prob, m.uturn_prob = cfg.stop_prob, cfg.uturn_prob
-        if not (cfg.follow_roads and self._aerial is not None):
-            return False
-        a = self._aerial
-        r = int(0.3 * min(cfg.width, cfg.height) / self.ground_scale)  # within the view
-        n = a.street.shape[0]
-        x0, y0 = max(int(m.x) - r, 0), max(int(m.y) - r, 0)
-        ys, xs = np.nonzero(a.street[y0:min(int(m.y) + r, n), x0:min(int(m.x) + r, n)])
-        if xs.size == 0:
-            return False
-        i = int(np.argmin(np.hypot(x0 + xs - m.x, y0 + ys - m.y)))
-        lo, hi = m.bounds
-        m.x, m.y = min(max(float(x0 + xs[i]), lo), hi), min(max(float(y0 + ys[i]), lo), hi)
-        m.heading = a.street_heading(m.x, m.y, max(2.0 * self._length, 16.0)) + (
-            math.pi if rng.random() < 0.5 else 0.0)
-        m.turn_std *= 0.3  # the road does the turning
-        m.steer = a.road_steer(max(1.5 * self._length, 12.0))
-        return True
-
-    def _place_distractors(self, rng: np.random.Generator, photo: str) -> None:
-        """``cfg.distractors`` look-alikes 2..6 lengths ahead of or behind the target, in its
-        lane or the oncoming one, at a similar speed."""
-        cfg, m, t = self.cfg, self._motion, self._target
-        self._distractors: list[tuple[Sprite, np.ndarray, TargetMotion]] = []
-        for _ in range(cfg.distractors):
-            length = self._length * rng.uniform(0.85, 1.15)
-            width = t.alpha.shape[0] * rng.uniform(0.9, 1.1)
-            if cfg.target_class is None:
-                sprite = make_target(photo, length, width, rng, self._lights_on, 1.0)
-            else:
-                sprite = make_class_sprite(cfg.target_class, photo, length, width, rng,
-                                           self._lights_on and cfg.target_class != "person")
-            along = rng.uniform(2.0, 6.0) * self._length * (1 if rng.random() < 0.5 else -1)
-            oncoming = rng.random() < 0.4
-            side = (1.2 if oncoming else 0.0) * width + rng.normal(0.0, 0.1 * width)
-            c, s_ = math.cos(m.heading), math.sin(m.heading)
-            lo, hi = m.bounds
-            x = min(max(m.x + along * c - side * s_, lo), hi)
-            y = min(max(m.y + along * s_ + side * c, lo), hi)
-            motion = TargetMotion(x, y, m.heading + (math.pi if oncoming else 0.0),
-                                  m.speed * rng.uniform(0.7, 1.3), m.turn_std, m.bounds,
-                                  stop_prob=cfg.stop_prob, steer=m.steer)
-            self._distractors.append((sprite, _premultiplied(sprite), motion))
-        if self._distractors:  # the ground without occluders, for layering movers
-            lay = self._layers
-            self._bare = Layers(lay.ground, np.zeros_like(lay.premult),
-                                np.zeros_like(lay.occ_alpha), lay.ground)
-
-    @property
-    def target_kind(self) -> str:
-        """The target sprite's kind: vehicle, ellipse, or its class (person, motor, ...)."""
-        return self._target.kind
-
-    @property
-    def target_events(self) -> dict:
-        """What the target has done so far: stops, U-turns; whether it drives on roads."""
-        return {"stops": self._motion.stops, "uturns": self._motion.uturns,
-                "on_road": self._on_road, "distractors": len(self._distractors)}
-
-    def nearest_distractor(self) -> float:
-        """Ground distance from the target to the nearest distractor, in target lengths."""
-        m = self._motion
-        d = [math.hypot(dm.x - m.x, dm.y - m.y) for _, _, dm in self._distractors]
-        return min(d) / self._length if d else math.inf
-
-    def _place_movers(self, rng: np.random.Generator) -> None:
-        """Drone over the central part of the mosaic, target near the image centre."""
-        cfg, n = self.cfg, self.cfg.ground.size
-        cx, cy = rng.uniform(0.35 * n, 0.65 * n, 2)
-        r = cfg.target_start_offset_px / self.ground_scale * math.sqrt(rng.random())
-        a = rng.uniform(-math.pi, math.pi)
-        margin = 0.75 * self._length + 4  # whole rotated sprite and shadow stay on the mosaic
-        self._motion = TargetMotion(
-            cx + r * math.cos(a), cy + r * math.sin(a), rng.uniform(-math.pi, math.pi),
-            cfg.target_speed_px * rng.uniform(0.5, 1.5), cfg.target_turn_rate,
-            (margin, n - 1 - margin), cfg.fast_motion_prob, cfg.fast_motion_gain)
-        self._drone = DroneMotion(
-            cx, cy, self._alt_px, cfg.drone_drift_px, math.radians(cfg.drone_yaw_rate_deg),
-            math.radians(cfg.vibration_deg), cfg.altitude_jitter, (0.2 * n, 0.8 * n),
-            cfg.fast_motion_prob, 150.0 + 5.0 * cfg.drone_drift_px,
-            yaw=rng.uniform(-math.pi, math.pi))
-        if cfg.camera_tilt_deg:  # start the target where the oblique camera looks
-            tilt = math.radians(cfg.camera_tilt_deg)
-            axis = rot_z(self._drone.yaw) @ rot_x(-tilt) @ np.array([0.0, 0.0, 1.0])
-            reach = self._alt_px / axis[2]
-            lo, hi = self._motion.bounds
-            self._motion.x = min(max(self._motion.x + reach * axis[0], lo), hi)
-            self._motion.y = min(max(self._motion.y + reach * axis[1], lo), hi)
 
     def _place_occluders(self, rng: np.random.Generator, sources: list[str]) -> None:
         """``cfg.occluders`` crowns/roofs on the initial path, reached after 1.5..10 s."""
@@ -352,22 +268,17 @@ class NightScene:
 
     def _place_street_lights(self, rng: np.random.Generator) -> None:
         """The aerial ground's street lamps; on a photo ground ``lowlight.glare`` lamps around
-        the start, mostly the config colour."""
-        ll, d = self.cfg.lowlight, self._drone
+        the start, mostly the config colour (their pools: the config's)."""
         if self._aerial is not None:
-            pool = self.cfg.aerial.lamp_pool_m / self.cfg.ground_res_m * self.ground_scale
-            lamps = self._aerial.lamps
-            self._lamp_xy = np.array([lp[:2] for lp in lamps], np.float64).reshape(-1, 2)
-            self._street_lights = [(x, y, inten, col, pool) for x, y, inten, col in lamps]
-            return
-        half = 0.6 * max(self.cfg.width, self.cfg.height) / self.ground_scale
-        palette = (SODIUM, LED_WHITE, MERCURY)
-        self._street_lights = [
-            (d.x + rng.uniform(-half, half), d.y + rng.uniform(-half, half),
-             ll.light_intensity * rng.uniform(0.6, 1.4),
-             ll.light_colour if rng.random() < 0.6 else palette[int(rng.integers(3))])
-            for _ in range(ll.glare)]
-        self._lamp_xy = np.array([s[:2] for s in self._street_lights], np.float64).reshape(-1, 2)
+            self._lamps = self._aerial.lamps
+            self._lamp_pool = (self.cfg.aerial.lamp_pool_m / self.cfg.ground_res_m
+                               * self.ground_scale)
+        else:
+            half = 0.6 * max(self.cfg.width, self.cfg.height) / self.ground_scale
+            self._lamps = random_lamps(rng, self.cfg.lowlight, (self._drone.x, self._drone.y),
+                                       half)
+            self._lamp_pool = None
+        self._lamp_xy = np.array([lp[:2] for lp in self._lamps], np.float64).reshape(-1, 2)
 
     def add_occluder(self, x: float, y: float, size: float, kind: str | None = None,
                      rng: np.random.Generator | None = None, photo: str | None = None) -> None:
@@ -393,8 +304,8 @@ class NightScene:
         self._pan = min(max(self._pan + pan_rate * dt, -lp), lp)
         self._tilt = min(max(self._tilt + tilt_rate * dt, -lt), lt)
         self._motion.step(dt, self._rng_target)
-        for _, _, motion in self._distractors:
-            motion.step(dt, self._rng_distractors)
+        for d in self._distractors:
+            d.motion.step(dt, self._rng_distractors)
         self._drone.step(dt, self._rng_drone)
         self.t += dt
         return self._render()
@@ -408,7 +319,8 @@ class NightScene:
     def _render(self) -> SimFrame:
         cfg, lay, m = self.cfg, self._layers, self._motion
         h_img = self._homography()
-        shadow_len = 0.3 * self._target.alpha.shape[0]
+        target = self._target
+        shadow_len = 0.3 * target.sprite.alpha.shape[0]
         sun = (self._sun[0] * shadow_len, self._sun[1] * shadow_len)
         movers, saved = [], []
         try:
@@ -422,12 +334,12 @@ class NightScene:
                 lay.scene[y0:y1, x0:x1] = seen.pixels
                 lay.ground[y0:y1, x0:x1] = bare.pixels
                 movers.append((sprite, d_aff))
-            aff = sprite_affine(self._target, m.x, m.y, m.heading)
-            patch = composite_target(lay, self._target, self._target_rgba, aff, sun)
+            aff = sprite_affine(target.sprite, m.x, m.y, m.heading)
+            patch = composite_target(lay, target.sprite, target.rgba, aff, sun)
             x0, y0, x1, y1 = patch.roi
             saved.append((patch.roi, lay.scene[y0:y1, x0:x1].copy(), None))
             lay.scene[y0:y1, x0:x1] = patch.pixels
-            movers.append((self._target, aff))
+            movers.append((target.sprite, aff))
             clean = cv2.warpPerspective(lay.scene, h_img, (cfg.width, cfg.height),
                                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         finally:
@@ -450,33 +362,12 @@ class NightScene:
 
     def _lights(self, h_img: np.ndarray, movers: list[tuple[Sprite, np.ndarray]]) -> list[Light]:
         """Street lamps and the movers' own lights in image px (occluded lights dimmed)."""
-        cfg, lay = self.cfg, self._layers
-        out = []
-        reach = 3.0 * max(cfg.lowlight.pool_px, 50.0)  # cull lights too far away to matter
-        if self._street_lights:
-            pts = project(h_img, self._lamp_xy)
-            near = np.flatnonzero((pts[:, 0] > -reach) & (pts[:, 0] < cfg.width + reach)
-                                  & (pts[:, 1] > -reach) & (pts[:, 1] < cfg.height + reach))
-            for i in near:
-                out.append(Light(pts[i, 0], pts[i, 1], *self._street_lights[i][2:]))
-        for sprite, aff in movers:
-            if not sprite.lights:
-                continue
-            src = np.array([[lt.x, lt.y] for lt in sprite.lights])
-            ground = src @ aff[:, :2].T + aff[:, 2]
-            pts = project(h_img, ground)
-            n = lay.occ_alpha.shape[0]
-            for (x, y), (gx, gy), lt in zip(pts, ground, sprite.lights):
-                gi, gj = min(max(int(gy), 0), n - 1), min(max(int(gx), 0), n - 1)
-                cover = lay.occ_alpha[gi, gj] / 255.0
-                out.append(Light(x, y, lt.intensity * (1.0 - cover), lt.colour,
-                                 lt.pool * self.ground_scale, lt.glare))
-        return [lt for lt in out if -reach < lt.x < cfg.width + reach
-                and -reach < lt.y < cfg.height + reach]
-
-
-def _premultiplied(sprite: Sprite) -> np.ndarray:
-    return np.dstack([sprite.bgr * sprite.alpha[:, :, None], sprite.alpha]).astype(np.float32)
+        cfg = self.cfg
+        reach = cull_reach(cfg.lowlight.pool_px)  # cull lights too far away to matter
+        out = lamp_lights(self._lamps, h_img, self._lamp_pool, cfg.width, cfg.height, reach,
+                          self._lamp_xy)
+        out += sprite_lights(movers, h_img, self._layers.occ_alpha, self.ground_scale)
+        return in_view(out, cfg.width, cfg.height, reach)
 
 
 def render_sequence(cfg: SimConfig, n_frames: int) -> Iterator[SimFrame]:
