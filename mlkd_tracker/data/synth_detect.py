@@ -57,13 +57,15 @@ from tqdm import tqdm
 
 from mlkd_tracker.data.dataset_output import content_config, prepare_output
 from mlkd_tracker.data.synth import photo_split, texture_split
-from mlkd_tracker.sim.aerial import AerialConfig, AerialGround, build_aerial_ground
-from mlkd_tracker.sim.camera import CameraPose, homography, intrinsics, project
+from mlkd_tracker.data.synth_placement import Placer, View, make_view, uniform_point
+from mlkd_tracker.sim.aerial import AerialConfig, build_aerial_ground
 from mlkd_tracker.sim.class_sprites import make_class_sprite
 from mlkd_tracker.sim.compose import Layers, bake_occluder, composite_target, measure, sprite_affine
 from mlkd_tracker.sim.ground import GroundConfig, build_ground
-from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, Light, NightCamera, sample_lowlight
+from mlkd_tracker.sim.lights import cull_reach, in_view, lamp_lights, sprite_lights
+from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, NightCamera, sample_lowlight
 from mlkd_tracker.sim.sprites import make_occluder
+from mlkd_tracker.sim.targets import premultiplied
 from mlkd_tracker.sim.texture_folder import TextureFolder, resolve_textures
 
 __all__ = ["CLASSES", "SIZE_BUCKETS", "SPLITS", "SynthDetectConfig", "VERSION", "VISDRONE_NAMES",
@@ -149,99 +151,12 @@ def size_bucket(w: float, h: float) -> str:
 
 
 # ----------------------------------------------------------------------------- one image
-@dataclass
-class _View:
-    """The camera of one image and the ground patch it sees (ground px = image px at nadir)."""
-
-    h_img: np.ndarray  # ground -> image homography
-    footprint: np.ndarray  # (4, 2) float32 ground polygon of the frame
-    side: int  # mosaic side, ground px
-    tilt_deg: float
-
-
-def _view(cfg: SynthDetectConfig, rng: np.random.Generator, margin: float) -> _View:
-    """Random heading, tilt and roll; altitude such that 1 ground px = 1 image px at nadir."""
-    k = intrinsics(cfg.width, cfg.height, cfg.hfov_deg)
-    tilt = float(rng.uniform(0.0, cfg.max_tilt_deg))
-    pose = CameraPose(0.0, 0.0, float(k[0, 0]), yaw=float(rng.uniform(-math.pi, math.pi)),
-                      roll=math.radians(float(rng.normal(0, 1.0))), tilt=math.radians(tilt))
-    corners = np.array([[-0.5, -0.5], [cfg.width - 0.5, -0.5], [cfg.width - 0.5, cfg.height - 0.5],
-                        [-0.5, cfg.height - 0.5]])
-    ground = project(np.linalg.inv(homography(k, pose)), corners)
-    lo, hi = ground.min(axis=0), ground.max(axis=0)
-    side = int(math.ceil((float((hi - lo).max()) + 2 * margin) / 64.0)) * 64
-    shift = side / 2.0 - (lo + hi) / 2.0  # centre the footprint on the mosaic
-    pose = dataclasses.replace(pose, x=float(shift[0]), y=float(shift[1]))
-    return _View(homography(k, pose), (ground + shift).astype(np.float32), side, tilt)
-
-
-def _inside(footprint: np.ndarray, x: float, y: float) -> bool:
-    return cv2.pointPolygonTest(footprint, (float(x), float(y)), False) >= 0
-
-
-def _uniform_point(rng: np.random.Generator, footprint: np.ndarray) -> tuple[float, float]:
-    lo, hi = footprint.min(axis=0), footprint.max(axis=0)
-    for _ in range(100):
-        x, y = rng.uniform(lo, hi)
-        if _inside(footprint, x, y):
-            return float(x), float(y)
-    c = footprint.mean(axis=0)
-    return float(c[0]), float(c[1])
-
-
-def _road_point(rng: np.random.Generator, road: np.ndarray, lane: float):
-    """A point near a road centre line (``lane`` px lateral spread) and the road's heading."""
-    i = int(rng.integers(len(road) - 1))
-    a, b = road[i].astype(np.float64), road[i + 1].astype(np.float64)
-    p = a + rng.uniform() * (b - a)
-    heading = math.atan2(b[1] - a[1], b[0] - a[0]) + (math.pi if rng.random() < 0.5 else 0.0)
-    normal = np.array([-math.sin(heading), math.cos(heading)])
-    p = p + normal * rng.uniform(-lane, lane)
-    return float(p[0]), float(p[1]), heading + float(rng.normal(0, 0.05))
-
-
-class _Placer:
-    """Where the next object goes: on roads, in groups or anywhere in view; never overlapping."""
-
-    def __init__(self, cfg: SynthDetectConfig, rng: np.random.Generator, view: _View,
-                 roads: list[np.ndarray], road_px: float, scale: float,
-                 aerial: AerialGround | None = None) -> None:
-        self.cfg, self.rng, self.view, self.aerial = cfg, rng, view, aerial
-        fp = view.footprint
-        self.roads = [r for r in roads if any(_inside(fp, x, y) for x, y in r)]
-        self.lane = 0.3 * road_px
-        self.groups = [_uniform_point(rng, fp) for _ in range(int(rng.integers(1, 4)))]
-        self.group_sigma = 4.0 * scale  # 4 m
-        self.discs: list[tuple[float, float, float]] = []
-
-    def propose(self, cls: str) -> tuple[float, float, float]:
-        rng, fp = self.rng, self.view.footprint
-        if cls == "person":
-            if rng.random() < self.cfg.group_frac:
-                gx, gy = self.groups[int(rng.integers(len(self.groups)))]
-                x, y = rng.normal((gx, gy), self.group_sigma)
-                return float(x), float(y), float(rng.uniform(-math.pi, math.pi))
-        elif self.roads and rng.random() < self.cfg.on_road_frac:
-            road = self.roads[int(rng.integers(len(self.roads)))]
-            return _road_point(rng, road, self.lane)
-        elif self.aerial is not None and rng.random() < self.cfg.on_road_frac:
-            point = self.aerial.road_point(rng)
-            if point is not None:
-                return point
-        x, y = _uniform_point(rng, fp)
-        return x, y, float(rng.uniform(-math.pi, math.pi))
-
-    def free(self, x: float, y: float, r: float) -> bool:
-        return _inside(self.view.footprint, x, y) and all(
-            math.hypot(x - a, y - b) >= 0.9 * (r + c) for a, b, c in self.discs)
-
-
 def _add_occluders(cfg: SynthDetectConfig, rng: np.random.Generator, layers: Layers,
-                   view: _View, photos: list[str], scale: float, sun: tuple[float, float]) -> int:
+                   view: View, photos: list[str], scale: float, sun: tuple[float, float]) -> int:
     n = int(rng.integers(0, cfg.max_occluders + 1))
     for _ in range(n):
         size = float(rng.uniform(4.0, 12.0)) * scale  # 4..12 m across
-        x, y = _uniform_point(rng, view.footprint)
+        x, y = uniform_point(rng, view.footprint)
         sprite = make_occluder(photos[int(rng.integers(len(photos)))], size, rng)
         height = (0.35 if sprite.kind == "canopy" else 0.25) * size
         bake_occluder(layers, sprite, x, y, (sun[0] * height, sun[1] * height))
@@ -252,7 +167,8 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
             folder: TextureFolder | None = None, textures: list[str] | None = None):
     """One image: (clean BGR, night BGR, labels [(cls, x, y, w, h, visible)], recipe)."""
     scale = math.exp(rng.uniform(*np.log(cfg.px_per_m)))  # ground (= image at nadir) px per m
-    view = _view(cfg, rng, margin=14.0 * scale)
+    view = make_view(rng, cfg.width, cfg.height, cfg.hfov_deg, cfg.max_tilt_deg,
+                     margin=14.0 * scale)
     road_m = float(rng.uniform(6.0, 9.0))
     aerial = None
     if folder is None:
@@ -274,7 +190,8 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
     sun = (math.cos(a), math.sin(a))
     n_occ = _add_occluders(cfg, rng, layers, view, photos, scale, sun)
 
-    placer = _Placer(cfg, rng, view, roads, road_m * scale, scale, aerial)
+    placer = Placer(rng, view, roads, road_m * scale, scale, cfg.group_frac, cfg.on_road_frac,
+                    aerial)
     weights = np.asarray(cfg.class_weights) / sum(cfg.class_weights)
     labels, lights = [], []
     n_try = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
@@ -292,7 +209,7 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
         lit = cls != "person" and rng.random() < cfg.lights_prob
         sprite = make_class_sprite(cls, photos[int(rng.integers(len(photos)))], length, width,
                                    rng, lit)
-        rgba = np.dstack([sprite.bgr * sprite.alpha[:, :, None], sprite.alpha]).astype(np.float32)
+        rgba = premultiplied(sprite)
         aff = sprite_affine(sprite, x, y, heading)
         shadow = 0.3 * sprite.alpha.shape[0]
         shadow_vec = (sun[0] * shadow, sun[1] * shadow)
@@ -306,7 +223,8 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
         layers.ground[y0:y1, x0:x1] = on_ground.pixels
         placer.discs.append((x, y, 0.5 * length))
         labels.append((ci, *box, visible))
-        lights += _object_lights(sprite, aff, view.h_img, layers.occ_alpha)
+        # ground px = image px at nadir here, so the lights' pools need no ground_scale
+        lights += sprite_lights([(sprite, aff)], view.h_img, layers.occ_alpha)
 
     clean = cv2.warpPerspective(layers.scene, view.h_img, (cfg.width, cfg.height),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -319,15 +237,14 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
     glow = None
     if aerial is not None:  # the streets' lamps replace the random ones
         lowlight = dataclasses.replace(lowlight, glare=0)
-        lights += _lamp_lights(aerial, view.h_img, AerialConfig().lamp_pool_m * scale)
+        lights += lamp_lights(aerial.lamps, view.h_img, AerialConfig().lamp_pool_m * scale,
+                              cfg.width, cfg.height, cull_reach(lowlight.pool_px))
         if aerial.glow is not None:
             glow = cv2.warpPerspective(aerial.glow, view.h_img, (cfg.width, cfg.height),
                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     speed, ang = math.exp(rng.uniform(math.log(0.2), math.log(4.0))), rng.uniform(-math.pi, math.pi)
     motion = (speed * math.cos(ang), speed * math.sin(ang))  # drone motion during the exposure
-    reach = 3.0 * max(lowlight.pool_px, 50.0)
-    lights = [lt for lt in lights if -reach < lt.x < cfg.width + reach
-              and -reach < lt.y < cfg.height + reach]
+    lights = in_view(lights, cfg.width, cfg.height, cull_reach(lowlight.pool_px))
     night = NightCamera(lowlight).render(clean, rng, motion, lights, glow, cfg.window_radiance)
     recipe = dict(level=level, px_per_m=round(scale, 3), tilt_deg=round(view.tilt_deg, 2),
                   ground_size=view.side, roads=n_roads, occluders=n_occ,
@@ -337,31 +254,6 @@ def _render(cfg: SynthDetectConfig, rng: np.random.Generator, level: str, photos
         recipe.update(texture=aerial.source, texture_m_per_px=round(aerial.texture_m_per_px, 4),
                       street_from=aerial.street_from)
     return clean, night, labels, recipe
-
-
-def _lamp_lights(aerial: AerialGround, h_img: np.ndarray, pool_px: float) -> list:
-    """The aerial ground's street lamps in image px."""
-    if not aerial.lamps:
-        return []
-    pts = project(h_img, np.array([lp[:2] for lp in aerial.lamps], np.float64))
-    return [Light(float(x), float(y), lp[2], lp[3], pool_px)
-            for (x, y), lp in zip(pts, aerial.lamps)]
-
-
-def _object_lights(sprite, aff: np.ndarray, h_img: np.ndarray, occ_alpha: np.ndarray) -> list:
-    """The sprite's lamps in image px, dimmed by the occluders above them (as NightScene does)."""
-    if not sprite.lights:
-        return []
-    src = np.array([[lt.x, lt.y] for lt in sprite.lights])
-    ground = src @ aff[:, :2].T + aff[:, 2]
-    pts = project(h_img, ground)
-    n = occ_alpha.shape[0]
-    out = []
-    for (x, y), (gx, gy), lt in zip(pts, ground, sprite.lights):
-        cover = occ_alpha[min(max(int(gy), 0), n - 1), min(max(int(gx), 0), n - 1)] / 255.0
-        out.append(Light(float(x), float(y), lt.intensity * (1.0 - cover), lt.colour, lt.pool,
-                         lt.glare))
-    return out
 
 
 def _label_lines(labels, width: int, height: int) -> str:
