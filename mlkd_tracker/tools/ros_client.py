@@ -32,7 +32,7 @@ def client_node(name: str) -> Iterator[Node]:
         spin.close()
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, poll: float = 0.05) -> T | None:
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, poll: float = 0.05) -> T | None:
     """The first truthy value of ``predicate()`` within ``timeout`` seconds, else None."""
     deadline = time.monotonic() + timeout
     while True:

@@ -17,6 +17,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from mlkd_tracker.nodes.detection_conversion import bbox_to_box
 from mlkd_tracker.nodes.image_conversion import ImageConversionError, image_to_bgr8
 from mlkd_tracker.nodes.qos import OUTPUT_QOS, image_qos
+from mlkd_tracker.tools.ros_client import wait_for  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -120,12 +121,3 @@ class TrackMonitor(Node):
                              {k: dict(v) for k, v in self.rec.diagnostics.items()},
                              set(self.rec.track_frame_ids), self.rec.init_stamp,
                              self.rec.image_size)
-
-
-def wait_for(predicate, timeout: float = 10.0, period: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return predicate()
