@@ -149,8 +149,10 @@ class TrackerNode(Node):
         self.inits = InitScheduler(self.history, self.cfg.init_stamp_tolerance_ms,
                                    self.cfg.init_wait_ms)
         self.create_subscription(Detection2D, "~/init", self._on_init, 10)
-        # Each ~/init's outcome ("accepted: episode N ..." or "refused: <why>"), latched, so a
-        # one-shot client (mlkd-tracker init, a ground station) learns why a box was refused.
+        # Each ~/init's outcome ("accepted: episode N ..." or "refused: <why>", with the
+        # request's Detection2D.id in brackets when it has one: "accepted [id]: ..."), latched,
+        # so a one-shot client (mlkd-tracker init, a ground station) learns why a box was
+        # refused, and tells its own answer from an earlier request's by the id.
         self.init_result_pub = self.create_publisher(String, "~/init_result", INIT_QOS)
         # Always subscribed (cheap: ignored unless auto_acquire or redetect_when_lost is on), so
         # both can be switched on at run time.
@@ -168,9 +170,10 @@ class TrackerNode(Node):
     def _on_init(self, msg: Detection2D) -> None:
         stamp = self.images.stamp_or_none(msg.header, "~/init refused")
         if stamp is None:
-            self.init_result_pub.publish(String(data=f"refused: {self.errors.message}"))
+            self._init_result("refused", msg.id, self.errors.message)
             return
-        self.inits.add(InitRequest(stamp, bbox_to_box(msg.bbox), time.monotonic()))
+        self.inits.add(InitRequest(stamp, bbox_to_box(msg.bbox), time.monotonic(),
+                                   request_id=msg.id))
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         req = self.acquisition.request(msg, self.supervisor.state)
@@ -257,8 +260,8 @@ class TrackerNode(Node):
             episode = self.supervisor.start(frame, box)
             if req.detections is None:
                 shown = ", ".join(f"{v:.1f}" for v in box)
-                self.init_result_pub.publish(String(data=f"accepted: episode {episode} from "
-                                                    f"({shown})"))
+                self._init_result("accepted", req.request_id,
+                                  f"episode {episode} from ({shown})")
             return f"episode {episode} {self.acquisition.started(episode, box, choice)}"
 
     def catch_up(self, start: Entry, later: list[Entry], how: str) -> None:
@@ -271,9 +274,14 @@ class TrackerNode(Node):
     def refuse(self, req: InitRequest, reason: str) -> None:
         if req.detections is None:
             self.errors.report(f"~/init refused: {reason}")
-            self.init_result_pub.publish(String(data=f"refused: {reason}"))
+            self._init_result("refused", req.request_id, reason)
         else:
             self.acquisition.problem(f"detections ignored: {reason}")
+
+    def _init_result(self, verdict: str, request_id: str, text: str) -> None:
+        """``verdict [request_id]: text`` on ~/init_result (``verdict: text`` without an id)."""
+        tag = f" [{request_id}]" if request_id else ""
+        self.init_result_pub.publish(String(data=f"{verdict}{tag}: {text}"))
 
     # ---- diagnostics --------------------------------------------------------------------------
     def _health(self) -> Health:

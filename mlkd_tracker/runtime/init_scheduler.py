@@ -44,6 +44,7 @@ class InitRequest:
     box: Box | None  # None: choose among ``detections``
     received: float  # monotonic seconds
     detections: tuple[Detection, ...] | None = None  # set: from ``detections``, not ~/init
+    request_id: str = ""  # the ~/init's Detection2D.id, echoed in its result ("": none given)
 
 
 class InitHandler(Protocol[T, F]):

@@ -4,19 +4,25 @@
     mlkd-tracker init --centre 48,48           # a w x h box at the centre of the newest frame
     mlkd-tracker init --from-detection car     # the best detection (of these classes) on `detections`
 
-The request goes to ``<tracker>/init`` as a vision_msgs/Detection2D; the tracker answers on
-``<tracker>/init_result`` ("accepted: ..." or "refused: <why>"), which the tool prints. A box typed by hand is
-stamped 0 ("the newest frame"); a detection keeps its frame's stamp, so the tracker starts on the
-frame it was detected in and catches up. The tool waits until the tracker's subscription has
-matched before publishing (no request lost to discovery), then until the tracker publishes a
-track of the new episode on ``tracks``, and says what happened.
+The request goes to ``<tracker>/init`` as a vision_msgs/Detection2D whose ``id`` is unique to this
+call (``init-<pid>-<monotonic ns>``); the tracker answers on ``<tracker>/init_result`` with that
+id ("accepted [id]: episode N ..." or "refused [id]: <why>"). The topic is latched, so an earlier
+request's answer may arrive first: the tool takes only the answer with its own id. A box typed by
+hand is stamped 0 ("the newest frame"); a detection keeps its frame's stamp, so the tracker
+starts on the frame it was detected in and catches up. The tool waits until the tracker's
+subscription has matched before publishing (no request lost to discovery), then until the
+tracker publishes a track of the accepted episode N on ``tracks``, and says what happened.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
+import sys
 import threading
 import time
+from collections.abc import Callable
 
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
@@ -59,18 +65,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for each step (default 10)")
 
 
-def _wait_message(node, msg_type, topic: str, qos, timeout: float, accept=lambda m: True):
+def _wait_message(node, msg_type, topic: str, qos, timeout: float,
+                  accept: Callable[[object], bool] | None = None):
+    """The first message on ``topic`` (that ``accept`` takes, when given)."""
     got: list = []
     ready = threading.Event()
 
     def on_msg(msg) -> None:
-        if not ready.is_set() and accept(msg):
+        if not ready.is_set() and (accept is None or accept(msg)):
             got.append(msg)
             ready.set()
     sub = node.create_subscription(msg_type, topic, on_msg, qos)
     try:
         if not ready.wait(timeout):
-            raise ToolError(f"no {'suitable ' if accept else ''}message on {topic} within {timeout:g} s")
+            raise ToolError(f"no {'suitable ' if accept is not None else ''}message on {topic} "
+                            f"within {timeout:g} s")
         return got[0]
     finally:
         node.destroy_subscription(sub)
@@ -97,10 +106,27 @@ def _request(node, args) -> Detection2D:
     return make_detection(msg.header, bbox_to_box(best.bbox))
 
 
+def request_id() -> str:
+    """An id no other call of this tool (on this machine, in this boot) uses."""
+    return f"init-{os.getpid()}-{time.monotonic_ns()}"
+
+
+def own_result(results: list[str], req_id: str) -> list[str]:
+    """The answers to request ``req_id`` among ``init_result`` texts, oldest first."""
+    return [r for r in results if re.match(rf"(accepted|refused) \[{re.escape(req_id)}\]:", r)]
+
+
+def accepted_episode(result: str) -> str | None:
+    """The episode an "accepted [id]: episode N ..." answer started (as ``tracks`` ids it)."""
+    found = re.match(r"accepted \[[^\]]*\]: episode (\d+)\b", result)
+    return found.group(1) if found else None
+
+
 def run(args: argparse.Namespace) -> str:
     with client_node("mlkd_init") as node:
         tracker = resolve_node_name(node, args.tracker, args.timeout)
         request = _request(node, args)
+        request.id = request_id()
         tracks: list[Detection2DArray] = []
         tracks_topic = args.tracks_topic or f"{tracker.rsplit('/', 1)[0]}/tracks"
         sub = node.create_subscription(Detection2DArray, tracks_topic, tracks.append, OUTPUT_QOS)
@@ -111,26 +137,30 @@ def run(args: argparse.Namespace) -> str:
         if not wait_for(lambda: pub.get_subscription_count() > 0, args.timeout):
             raise ToolError(f"{tracker} has no subscription on {tracker}/init")
         wait_for(lambda: sub.get_publisher_count() > 0, args.timeout)
-        wait_for(lambda: results, 0.5)  # a latched result of an earlier request, if any
-        before = {d.id for m in tracks for d in m.detections}
-        box = bbox_to_box(request.bbox)
+        box = tuple(round(v, 1) for v in bbox_to_box(request.bbox))
         deadline = time.monotonic() + args.timeout
         while True:
-            seen = len(results)
+            seen = len(own_result(results, request.id))
             pub.publish(request)
-            result = wait_for(lambda: results[seen:], max(0.1, deadline - time.monotonic()))
+            answer = wait_for(lambda: own_result(results, request.id)[seen:],
+                              max(0.1, deadline - time.monotonic()))
             # A tracker that has just started has no frame yet: ask again until it has one.
-            if not (result and "no frames yet" in result[0] and time.monotonic() < deadline):
+            if not (answer and "no frames yet" in answer[0] and time.monotonic() < deadline):
                 break
             time.sleep(0.2)
-        if result and result[0].startswith("refused"):
-            raise ToolError(f"{tracker} {result[0]}")
+        if answer is None:
+            raise ToolError(f"sent {box} to {tracker}/init, but no answer with its id "
+                            f"({request.id}) on {tracker}/init_result within {args.timeout:g} s")
+        result = answer[0]
+        episode = accepted_episode(result)
+        if episode is None:
+            raise ToolError(f"{tracker} {result}")
         started = wait_for(lambda: next((d for m in list(tracks) for d in m.detections
-                                         if d.id not in before), None), args.timeout)
+                                         if d.id == episode), None), args.timeout)
         if started is None:
-            raise ToolError(f"sent {tuple(round(v, 1) for v in box)} to {tracker}/init, but no "
-                            f"new track within {args.timeout:g} s: the tracker refused it or has "
-                            f"no frames (see its log and /diagnostics)")
+            raise ToolError(f"{tracker} accepted {box} as episode {episode}, but published no "
+                            f"track of it on {tracks_topic} within {args.timeout:g} s (see its "
+                            f"log and /diagnostics)")
         got = tuple(round(v, 1) for v in bbox_to_box(started.bbox))
         score = started.results[0].hypothesis.score if started.results else float("nan")
         return f"{tracker}: tracking episode {started.id} from {got} (score {score:.2f})"
@@ -140,6 +170,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         print(run(args))
     except ToolError as exc:
-        print(f"mlkd-tracker init: {exc}")
+        print(f"mlkd-tracker init: {exc}", file=sys.stderr)
         return 1
     return 0

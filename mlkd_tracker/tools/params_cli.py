@@ -11,6 +11,7 @@ comes back with the node's own reason.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import yaml
 from rcl_interfaces.msg import ParameterType
@@ -88,5 +89,5 @@ def main(args: argparse.Namespace) -> int:
     try:
         return run(args)
     except ToolError as exc:
-        print(f"mlkd-tracker params: {exc}")
+        print(f"mlkd-tracker params: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
+import sys
 import threading
 import time
 
@@ -155,5 +156,5 @@ def main(args: argparse.Namespace) -> int:
     try:
         return run(args)
     except ToolError as exc:
-        print(f"mlkd-tracker topics: {exc}")
+        print(f"mlkd-tracker topics: {exc}", file=sys.stderr)
         return 1
