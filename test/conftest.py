@@ -24,6 +24,18 @@ def _claim_domain_id() -> tuple[int, object]:
     raise RuntimeError("all ROS domain ids 1..101 are in use by other test runs")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_fetched_textures():
+    """No test picks up a fetched aerial texture set (``data/textures/flightgear``), also when
+    pytest runs without ``make test``: ``"auto"`` textures mean the built-in photos for the
+    whole run, child processes included. A test that wants textures passes its own folder."""
+    from mlkd_tracker.sim.texture_folder import ENV_VAR
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_VAR, "none")
+        yield
+
+
 @pytest.fixture(scope="session")
 def ros_domain_id():
     domain, handle = _claim_domain_id()

@@ -18,17 +18,8 @@ from mlkd_tracker.data.synth_detect import (
     CLASSES, SIZE_BUCKETS, SPLITS, SynthDetectConfig, generate, size_bucket,
 )
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS
-from mlkd_tracker.sim.texture_folder import ENV_VAR
 
 W, H = 160, 128  # the tiny preset
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_fetched_textures():
-    """The photo-ground tests must not pick up a fetched texture set."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_VAR, "none")
-        yield
 
 
 @pytest.fixture(scope="module")
