@@ -34,6 +34,7 @@ from ``cfg.seed``: the same seed gives byte-identical files (on the same OpenCV 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -52,10 +53,10 @@ from mlkd_tracker.sim.ground import GroundConfig
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS, sample_lowlight
 from mlkd_tracker.sim.photos import available_photos
 from mlkd_tracker.sim.scene import NightScene, SimConfig
-from mlkd_tracker.sim.texture_folder import TextureFolder, resolve_textures
+from mlkd_tracker.sim.texture_folder import INDEX_NAME, TextureFolder, resolve_textures
 
 __all__ = ["ATTRIBUTES", "SynthConfig", "generate", "sequence_attributes", "photo_split",
-           "texture_split", "SPLITS", "VERSION"]
+           "texture_source", "texture_split", "SPLITS", "VERSION"]
 
 VERSION = 2  # 2: aerial textures, physical scale, oblique views
 SPLITS = ("train", "val", "test")
@@ -152,6 +153,21 @@ def texture_split(folder: TextureFolder) -> dict[str, list[str]]:
         raise ValueError(f"{folder.root}: no textures in split(s) {empty}; need >= 3 images "
                          f"for three disjoint splits")
     return splits
+
+
+def texture_source(folder: TextureFolder) -> dict:
+    """Which texture folder a data set was drawn from, for its meta.json: ``root`` relative to
+    the working directory when below it (else just the folder's name: no machine path is
+    recorded), whether it has an ``index.json`` and that index's sha256 (None without one),
+    which pins the exact texture set."""
+    root = Path(folder.root).resolve()
+    try:
+        shown = root.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        shown = root.name
+    index = root / INDEX_NAME
+    digest = hashlib.sha256(index.read_bytes()).hexdigest() if index.is_file() else None
+    return {"root": shown, "indexed": folder.indexed, "index_sha256": digest}
 
 
 class _Operator:
@@ -353,7 +369,7 @@ def generate(cfg: SynthConfig) -> Path:
                   "sequences": {}, "config": config,
                   "ground": "photo_mosaic" if folder is None else "aerial"}
     if folder is not None:
-        meta["textures"] = {"root": str(folder.root), "indexed": folder.indexed, **textures}
+        meta["textures"] = {**texture_source(folder), **textures}
     total = sum(cfg.split_size(s)[0] for s in SPLITS)
     bar = tqdm(total=total, desc="synth sequences", unit="seq", disable=not cfg.progress)
     for si, split in enumerate(SPLITS):

@@ -56,7 +56,7 @@ import yaml
 from tqdm import tqdm
 
 from mlkd_tracker.data.dataset_output import content_config, prepare_output
-from mlkd_tracker.data.synth import photo_split, texture_split
+from mlkd_tracker.data.synth import photo_split, texture_source, texture_split
 from mlkd_tracker.data.synth_placement import Placer, View, make_view, uniform_point
 from mlkd_tracker.sim.aerial import AerialConfig, build_aerial_ground
 from mlkd_tracker.sim.class_sprites import make_class_sprite
@@ -316,7 +316,7 @@ def generate(cfg: SynthDetectConfig) -> Path:
                   "config": config, "counts": {}, "images": {},
                   "ground": "photo_mosaic" if folder is None else "aerial"}
     if folder is not None:
-        meta["textures"] = {"root": str(folder.root), "indexed": folder.indexed, **textures}
+        meta["textures"] = {**texture_source(folder), **textures}
     bar = tqdm(total=sum(cfg.split_size(s) for s in SPLITS), desc="synth-detect", unit="img",
                disable=not cfg.progress)
     for si, split in enumerate(SPLITS):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,17 +14,10 @@ import pytest
 from mlkd_tracker.data import synth, synth_cli
 from mlkd_tracker.data.sequences import read_dataset, read_got10k
 from mlkd_tracker.data.synth import SPLITS, SynthConfig, generate, photo_split
+from mlkd_tracker.data.textures import index_folder
 from mlkd_tracker.sim.lowlight import DARKNESS_LEVELS
 from mlkd_tracker.sim.photos import available_photos
-from mlkd_tracker.sim.texture_folder import ENV_VAR
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_fetched_textures():
-    """The photo-ground tests must not pick up a fetched texture set."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_VAR, "none")
-        yield
-
+from mlkd_tracker.sim.texture_folder import TextureFolder
 
 TINY = dict(width=160, height=120, train_sequences=2, train_frames=6, val_sequences=2,
             val_frames=6, test_sequences=2, test_frames=6, ground_size=1024, progress=False)
@@ -153,6 +147,8 @@ def test_aerial_textures_physical_scale_and_disjoint_texture_splits(tmp_path):
                       **{**TINY, "train_frames": 3, "val_frames": 3, "test_frames": 3})
     meta = json.loads((generate(cfg) / "meta.json").read_text())
     assert meta["ground"] == "aerial"
+    # tmp_path is outside the working directory: only the folder's name, no machine path
+    assert meta["textures"]["root"] == "tex" and meta["textures"]["index_sha256"] is None
     splits = {s: meta["textures"][s] for s in SPLITS}
     assert sorted(sum(splits.values(), [])) == [f"town{i}.png" for i in range(6)]
     assert all(splits[a] and set(splits[a]).isdisjoint(splits[b])
@@ -182,6 +178,24 @@ def test_aerial_textures_physical_scale_and_disjoint_texture_splits(tmp_path):
     again = generate(dataclasses.replace(cfg, out=tmp_path / "again"))
     frame = Path("test/night_test_0001/00000003.jpg")
     assert (cfg.out / frame).read_bytes() == (again / frame).read_bytes()
+
+
+def test_texture_source_is_relative_to_the_working_directory_and_pins_the_index(
+        tmp_path, monkeypatch):
+    tex = _aerial_textures(tmp_path / "work/data/tex")
+    monkeypatch.chdir(tmp_path / "work")
+    assert synth.texture_source(TextureFolder.open(tex)) == {
+        "root": "data/tex", "indexed": False, "index_sha256": None}
+    assert index_folder(tex, progress=False)["textures"]
+    digest = hashlib.sha256((tex / "index.json").read_bytes()).hexdigest()
+    source = synth.texture_source(TextureFolder.open(Path("data/tex")))
+    assert source == {"root": "data/tex", "indexed": True, "index_sha256": digest}
+    monkeypatch.chdir(tmp_path / "work/data/tex")  # the folder itself: "."
+    assert synth.texture_source(TextureFolder.open(tex))["root"] == "."
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert synth.texture_source(TextureFolder.open(tex))["root"] == "tex"
 
 
 def test_cli_takes_a_texture_folder(tmp_path):

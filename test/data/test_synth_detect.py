@@ -185,6 +185,7 @@ def test_aerial_textures_ground_from_disjoint_texture_splits_deterministically(t
                                  val_images=2, test_images=2)
     meta = json.loads((generate(cfg) / "meta.json").read_text())
     assert meta["ground"] == "aerial"
+    assert meta["textures"]["root"] == tex.name  # outside the working directory: no path
     for split in SPLITS:
         names = meta["textures"][split]
         assert names and all(set(names).isdisjoint(meta["textures"][s]) for s in SPLITS
