@@ -59,11 +59,21 @@ class CsvLogger(Callback):
         self.paths = {"log": run_dir / "log.csv", "epoch": run_dir / "epochs.csv"}
 
     def _write(self, which: str, row: dict[str, float]) -> None:
+        """Columns are fixed by the file's header (or the first row): a row with other keys is
+        written under the same columns (missing ones empty), never shifted. A key the header
+        lacks is an error rather than a silently dropped value."""
         path = self.paths[which]
-        fresh = not path.exists()
+        header = None
+        if path.exists() and path.stat().st_size:
+            with path.open(newline="") as f:
+                header = next(csv.reader(f), None)
+        extra = [k for k in row if header is not None and k not in header]
+        if extra:
+            raise ValueError(f"{path}: new columns {extra} not in its header {header}; "
+                             "a resumed run must log what it logged before")
         with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if fresh:
+            writer = csv.DictWriter(f, fieldnames=header or list(row), restval="")
+            if header is None:
                 writer.writeheader()
             writer.writerow(row)
 
