@@ -249,6 +249,8 @@ class TrackerNode(Node):
     def start(self, req: InitRequest, frame: np.ndarray) -> str | None:
         choice: Choice | None = None
         with self._lock:
+            if not self.inits.current(req):  # a ~/stop or ~/reset came after it was taken out
+                return None
             if req.detections is None:
                 box = req.box
             else:

@@ -12,7 +12,8 @@ Order and precedence (the real-time rules): manual requests are served in arriva
 hears why); of detections only the newest is kept, and a manual request still waiting for its
 frame always wins over them. ``clear()`` (stop, reset) forgets every pending request, including
 those a ``serve()`` running at that moment has taken out: the scheduler's generation changes, so
-the worker puts none of them back.
+the worker puts none of them back, and the handler's ``start()`` asks :meth:`current` so none of
+them starts a track.
 
 ROS-free, so it is unit-tested without DDS: what starting, reading a frame, catching up and
 refusing mean is the caller's :class:`InitHandler`.
@@ -45,6 +46,7 @@ class InitRequest:
     received: float  # monotonic seconds
     detections: tuple[Detection, ...] | None = None  # set: from ``detections``, not ~/init
     request_id: str = ""  # the ~/init's Detection2D.id, echoed in its result ("": none given)
+    generation: int = 0  # set by InitScheduler.add(): which clear() it came after
 
 
 class InitHandler(Protocol[T, F]):
@@ -55,8 +57,9 @@ class InitHandler(Protocol[T, F]):
 
     def start(self, req: InitRequest, frame: F) -> str | None:
         """Start the track on ``frame``; returns how it started (for the log), or None when
-        there is nothing to start on any more (settled silently). Raises InvalidBoxError when
-        the box cannot be used."""
+        there is nothing to start on any more (settled silently; also when
+        :meth:`InitScheduler.current` says a clear() has forgotten ``req`` since). Raises
+        InvalidBoxError when the box cannot be used."""
 
     def catch_up(self, start: Entry[T], later: list[Entry[T]], how: str) -> None:
         """Track ``later`` (the frames after ``start``, oldest first), publishing the last."""
@@ -89,6 +92,7 @@ class InitScheduler(Generic[T]):
         manual request beyond ``max_pending`` pushes the oldest out; the next ``serve()``
         refuses that one."""
         with self._lock:
+            req.generation = self._generation
             if req.detections is None:
                 self._pending.append(req)
                 self._drop_overflow()
@@ -102,6 +106,12 @@ class InitScheduler(Generic[T]):
             self._pending.clear()
             self._detections = None
             self._generation += 1
+
+    def current(self, req: InitRequest) -> bool:
+        """False once a clear() has forgotten ``req``: the handler checks it in start(), under
+        the same lock its stop and reset hold while they clear, so a stopped request that a
+        running serve() has already taken out does not start a track."""
+        return req.generation == self._generation
 
     def _drop_overflow(self) -> None:  # under the lock
         while len(self._pending) > self.max_pending:

@@ -286,6 +286,26 @@ def test_a_clear_while_serving_is_not_undone_by_putting_waiting_requests_back(cl
     assert [req for req, _ in handler.started] == [starting] and handler.refused == []
 
 
+def test_a_request_taken_out_before_a_clear_is_no_longer_current(clock):
+    _, scheduler, _ = setup(clock, [100 * MS])
+    started: list[InitRequest] = []
+
+    class CheckingHandler(InterleavingHandler):  # as the tracker node's start() checks
+        def start(self, req: InitRequest, frame: str) -> str | None:
+            if not scheduler.current(req):
+                return None
+            started.append(req)
+            return super().start(req, frame)
+    handler = CheckingHandler(scheduler.clear)  # ~/stop between reading the frame and starting
+    scheduler.add(manual(100 * MS, clock))
+    scheduler.serve(handler)
+    assert started == [] and handler.caught_up == [] and handler.refused == []
+    after = manual(100 * MS, clock)  # a request after the clear is current again
+    scheduler.add(after)
+    scheduler.serve(handler)
+    assert started == [after]
+
+
 def test_waiting_detections_are_not_put_back_after_a_clear(clock):
     history, scheduler, _ = setup(clock, [100 * MS])
     handler = InterleavingHandler(None)
