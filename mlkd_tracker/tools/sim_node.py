@@ -8,7 +8,8 @@ invalid ground-truth frame in the evaluation protocol.
 Lockstep pacing, for tests and benchmarks (off by default: the simulator is a camera and runs at
 ``fps`` whatever its consumers do): with ``pace_topic`` set (e.g. ``tracks``), a frame is
 published on a tick only while fewer than ``pace_max_in_flight`` frames await a message stamped
-like them on that topic; an answered frame is replaced at once if its tick has passed. The scene
+like them on that topic (an answer also settles every earlier frame, which a newest-frame
+consumer skips); an answered frame is replaced at once if its tick has passed. The scene
 advances one ``1 / fps`` step per published frame, so a slow or loaded machine sees the same
 flight, just slower, and the consumer processes every frame instead of skipping to the newest.
 A frame with no answer for ``pace_timeout_s`` (lost on the way, or published before the consumer
@@ -106,6 +107,7 @@ class SimNode(Node):
         self._in_flight: dict[int, float] = {}
         self._due = False  # a tick passed while the frames in flight held the next one back
         self._pace_timeouts = 0
+        self._pace_skipped = 0  # frames settled by the answer to a later frame
         if self.cfg.pace_topic:
             self.create_subscription(Detection2DArray, self.cfg.pace_topic, self._on_answer,
                                      OUTPUT_QOS)
@@ -141,7 +143,14 @@ class SimNode(Node):
             stamp = Time.from_msg(msg.header.stamp).nanoseconds
         except (ValueError, OverflowError):
             return  # not an answer to any frame of ours
-        if self._in_flight.pop(stamp, None) is not None and self._due and self._may_publish():
+        if stamp not in self._in_flight:
+            return
+        # A newest-frame consumer skips older frames: an answer to a frame also settles every
+        # frame published before it, which would otherwise wait out pace_timeout_s.
+        for older in [s for s in self._in_flight if s <= stamp]:
+            del self._in_flight[older]
+            self._pace_skipped += older != stamp
+        if self._due and self._may_publish():
             self._publish_frame()
 
     def _may_publish(self) -> bool:
@@ -181,7 +190,7 @@ class SimNode(Node):
                   "pan_rad": pan, "tilt_rad": tilt}
         if self.cfg.pace_topic:
             values |= {"paced_by": self.cfg.pace_topic, "in_flight": len(self._in_flight),
-                       "pace_timeouts": self._pace_timeouts}
+                       "pace_timeouts": self._pace_timeouts, "pace_skipped": self._pace_skipped}
         return Health(level, message, values)
 
 

@@ -65,14 +65,43 @@ def test_frames_wait_for_answers_and_every_frame_is_accounted_for(ros_env, tmp_p
                 assert nxt > answer_sent[prev], "a frame went out before its predecessor's answer"
         assert len(answered) == ANSWERED
 
-        # diagnostics: frames published = answered + given up on + in flight (one snapshot)
+        # diagnostics: frames published = answered + given up on + settled by a later answer +
+        # in flight (one snapshot)
         def accounted() -> bool:
             s = diag_statuses(list(diags), "sim_node")
             v = _values(s[-1]) if s else {}
             return v.get("paced_by") == "answers" and int(v["frames"]) >= ANSWERED + 2 and \
-                int(v["frames"]) == ANSWERED + int(v["pace_timeouts"]) + int(v["in_flight"])
+                int(v["frames"]) == ANSWERED + int(v["pace_timeouts"]) + int(v["pace_skipped"]) \
+                + int(v["in_flight"])
         assert wait_until(accounted, T), _values(diag_statuses(list(diags), "sim_node")[-1])
         assert group.exited() == []
+    finally:
+        probe.close()
+        assert group.stop()["sim_node"] == 0
+
+
+def test_an_answer_to_the_newest_frame_settles_the_older_ones(ros_env, tmp_path):
+    """A newest-frame consumer answers only the last of several frames in flight: the older ones
+    are settled with it instead of each waiting out pace_timeout_s."""
+    group = start_nodes(tmp_path / "logs", NodeSpec(
+        "mlkd_tracker", "sim_node", name="sim_node",
+        params={"width": "160", "height": "120", "fps": "30.0", "pace_topic": "answers",
+                "pace_max_in_flight": "3", "pace_timeout_s": "600.0"}))
+    probe = Probe()
+    try:
+        images = probe.watch(Image, "image_raw", qos_profile_sensor_data)
+        diags = probe.watch(DiagnosticArray, "/diagnostics")
+        answers = probe.publisher(Detection2DArray, "answers", OUTPUT_QOS)
+        assert wait_until(lambda: answers.get_subscription_count() > 0 and len(images) >= 3, T)
+        n = len(images)
+        answers.publish(Detection2DArray(header=images[-1].header))
+        assert wait_until(lambda: len(images) >= n + 3, T), "the older frames still hold slots"
+
+        def settled() -> bool:
+            s = diag_statuses(list(diags), "sim_node")
+            v = _values(s[-1]) if s else {}
+            return int(v.get("pace_skipped", 0)) >= 2 and v.get("pace_timeouts") == "0"
+        assert wait_until(settled, T)
     finally:
         probe.close()
         assert group.stop()["sim_node"] == 0
