@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--runs", type=positive_int, default=50)
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--markdown", type=Path,
+                        help="also rewrite the benchmark's section of this markdown file "
+                        "(e.g. BENCHMARKS.md; none by default)")
 
 
 def _detectors(models: list[Path], sizes: list[int], threads: int) -> list[tuple]:
@@ -103,6 +105,7 @@ def main(args: argparse.Namespace) -> int:
               f"{r['input'][0]}x{r['input'][1]} | {r['ms_median']:.1f} | {r['ms_p90']:.1f} | "
               f"{r['fps']:.0f} |" for r in rows]
     markdown = "\n".join(lines)
-    write_section(args.markdown, "detectors", markdown)
+    if args.markdown:
+        write_section(args.markdown, "detectors", markdown)
     print(markdown)
     return 0

@@ -36,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--runs", type=positive_int, default=50)
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--markdown", type=Path,
+                        help="also rewrite the benchmark's section of this markdown file "
+                        "(e.g. BENCHMARKS.md; none by default)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -66,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
     lines += [f"| {r['name']} (`{r['model']}`) | {r['ms_median']:.1f} | {r['ms_p90']:.1f} | "
               f"{r['fps']:.0f} |" for r in rows]
     markdown = "\n".join(lines)
-    write_section(args.markdown, "enhancers", markdown)
+    if args.markdown:
+        write_section(args.markdown, "enhancers", markdown)
     print(markdown)
     return 0

@@ -7,8 +7,8 @@
 Times every student export in ``--models``, the teacher checkpoint if ``--teacher`` is given
 (needs torch), the OpenCV baselines and any extra ``--tracker`` on the first ``--frames``
 frames of the data set (see ``eval/tracker_bench.py``). Writes the ``trackers`` section of
-``<out>/benchmarks.json`` and of ``--markdown`` (default ``BENCHMARKS.md``) with this command and
-the machine description; per-tracker result files go to ``<out>/trackers/``.
+``<out>/benchmarks.json`` and of ``--markdown`` (only when given, e.g. ``BENCHMARKS.md``)
+with this command and the machine description; per-tracker result files go to ``<out>/trackers/``.
 
 Exit codes: 0 measured; 2 bad arguments (unknown tracker, missing model or data set).
 
@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="OpenCV / ONNX Runtime / OpenMP threads (default: library defaults)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"),
                         help="folder for benchmarks.json and the result files")
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"),
-                        help="markdown file whose 'trackers' section is (re)written")
+    parser.add_argument("--markdown", type=Path,
+                        help="also rewrite the trackers section of this markdown file "
+                        "(e.g. BENCHMARKS.md; none by default)")
     parser.add_argument("--note", default=None, help="a remark printed at the top of the section")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
@@ -116,9 +117,10 @@ def main(args: argparse.Namespace) -> int:
               "trackers": rows}
     update_json(out / "benchmarks.json", "trackers", result)
     markdown = format_trackers_markdown(result)
-    write_section(args.markdown, "trackers", markdown)
+    if args.markdown:
+        write_section(args.markdown, "trackers", markdown)
     print(markdown)
-    print(f"written: {out / 'benchmarks.json'}, {args.markdown}")
+    print(f"written: {out / 'benchmarks.json'}" + (f", {args.markdown}" if args.markdown else ""))
     return 0
 
 

@@ -9,8 +9,8 @@ initialises the tracker from the simulator's true box, warms up, then measures f
 CPU % and peak RSS per process (see ``tools/node_bench.py``). ``--soak`` also reports RSS growth
 and frame-age drift between the first and the last minute (use ``--duration 600`` for the
 10-minute soak), with a plot. Writes the ``nodes`` section (``nodes_soak`` with ``--soak``) of
-``<out>/benchmarks.json`` and of ``--markdown`` (default ``BENCHMARKS.md``), with this command
-and the machine description.
+``<out>/benchmarks.json`` and of ``--markdown`` (only when given, e.g. ``BENCHMARKS.md``),
+with this command and the machine description.
 
 Run it on an otherwise idle machine: it measures the machine as much as the nodes.
 Exit codes: 0 measured; 1 a node died or the loop did not start (the error names the node logs
@@ -64,8 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"),
                         help="folder for benchmarks.json, soak.png and the node logs")
-    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"),
-                        help="markdown file whose 'nodes' (or 'nodes_soak') section is rewritten")
+    parser.add_argument("--markdown", type=Path,
+                        help="also rewrite the nodes (or nodes_soak) section of this markdown "
+                        "file "
+                        "(e.g. BENCHMARKS.md; none by default)")
     parser.add_argument("--note", default=None,
                         help="a remark printed at the top of the section (e.g. the conditions)")
     parser.add_argument("--start-timeout", type=positive_float, default=60.0, metavar="S",
@@ -112,9 +114,11 @@ def main(args: argparse.Namespace) -> int:
     update_json(json_path, section, result)
     plot = plot_soak(result, Path(args.out) / "soak.png")
     markdown = format_nodes_markdown(result)
-    write_section(args.markdown, section, markdown)
+    if args.markdown:
+        write_section(args.markdown, section, markdown)
     print(markdown)
-    print(f"written: {json_path}, {args.markdown}" + (f", {plot}" if plot else ""))
+    print(f"written: {json_path}" + (f", {args.markdown}" if args.markdown else "")
+          + (f", {plot}" if plot else ""))
     return 0
 
 

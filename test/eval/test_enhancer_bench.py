@@ -26,6 +26,14 @@ def test_models_are_timed_and_written_with_their_command(model, tmp_path):
     assert "<!-- bench:enhancers begin -->" in md.read_text()
 
 
+def test_no_markdown_is_written_unless_asked(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a default BENCHMARKS.md would land
+    assert main(["bench", "enhancers", "--model", str(model), "--size", "64x48", "--threads", "1",
+                 "--runs", "2", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "benchmarks.json").is_file()
+    assert not list(tmp_path.glob("*.md"))
+
+
 def test_a_file_that_is_not_an_enhancer_is_refused(tmp_path, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
