@@ -16,8 +16,10 @@ place when complete. It then writes, next to the images:
   :mod:`mlkd_tracker.sim.texture_folder`'s, which is all the simulator reads;
 - ``SHA256SUMS``: the checksum of every file taken (``sha256sum -c`` checks it).
 
-A second run finds the index and does nothing. ``index DIR`` writes the same two files for a
-folder of the user's own aerial images, so it gets fixed splits and checksums too.
+A second run finds the index and does nothing; ``--force`` fetches again, but replaces only an
+empty ``--out`` folder or one an earlier fetch wrote (never a folder of the user's own).
+``index DIR`` writes the same two files for a folder of the user's own aerial images, so it gets
+fixed splits and checksums too.
 """
 
 from __future__ import annotations
@@ -154,11 +156,18 @@ def _unpack(deb: Path, staging: Path, progress: bool) -> dict[str, bytes]:
                         shutil.copyfileobj(src, dst, 1 << 20)
                 elif member.name.startswith(MATERIALS) and member.name.endswith(".xml"):
                     xmls[member.name] = tar.extractfile(member).read()
-    finally:
+        for _ in iter(lambda: stream.read(1 << 20), b""):  # the padding after the archive's
+            pass  # end, so dpkg-deb finishes writing instead of dying of SIGPIPE
+    except BaseException:
+        # the reader stopped early: dpkg-deb dies of SIGPIPE, which is not the error to report
         bar.close()
         proc.stdout.close()
-        if proc.wait() != 0:
-            raise RuntimeError(f"dpkg-deb --fsys-tarfile {deb} failed (exit {proc.returncode})")
+        proc.wait()
+        raise
+    bar.close()
+    proc.stdout.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"dpkg-deb --fsys-tarfile {deb} failed (exit {proc.returncode})")
     return xmls
 
 
@@ -223,12 +232,39 @@ def _complete(out: Path) -> bool:
     return all((out / t["name"]).is_file() for t in data.get("textures", ()))
 
 
+def _fetched_here(out: Path) -> bool:
+    """Whether ``out`` holds an index.json that ``fetch`` wrote (its source names the package)."""
+    try:
+        data = json.loads((out / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("source", "")).startswith(f"{PACKAGE}:")
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to delete a folder ``fetch`` did not make: only an empty folder or an earlier
+    fetch's may be replaced (``--out`` may name any folder, e.g. one of the user's images)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a texture folder: pick another --out")
+    if any(out.iterdir()) and not _fetched_here(out):
+        raise FileExistsError(
+            f"{out} is not empty and holds no {INDEX_NAME} written by `mlkd-tracker textures "
+            f"fetch`: refusing to replace it; pick a new or empty --out folder")
+
+
 def fetch(out: Path = DEFAULT_DIR, deb: Path | None = None, progress: bool = True,
           force: bool = False) -> FetchResult:
-    """Fetch and index the FlightGear terrain textures into ``out`` (nothing if already there)."""
+    """Fetch and index the FlightGear terrain textures into ``out`` (nothing if already there).
+
+    An existing ``out`` is replaced only if it is empty or an earlier fetch made it
+    (FileExistsError otherwise), so ``--force --out DIR`` cannot delete someone's folder.
+    """
     out = Path(out)
     if _complete(out) and not force:
         return FetchResult(out, False, len(TextureFolder.open(out)), 0)
+    _check_replaceable(out)
     _need("dpkg-deb")
     if deb is None:
         _need("apt-get")
@@ -246,6 +282,7 @@ def fetch(out: Path = DEFAULT_DIR, deb: Path | None = None, progress: bool = Tru
                              f"{PACKAGE}: {deb.name} (sha256 {_sha256(deb)}); {LICENCE}",
                              progress)
         if out.exists():
+            _check_replaceable(out)  # again: the download took a while
             shutil.rmtree(out)
         staging.rename(out)
     return FetchResult(out, True, len(index["textures"]), len(index["skipped"]))
@@ -259,7 +296,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      f"(apt-get download {PACKAGE}, no root)")
     f.add_argument("--out", type=Path, default=DEFAULT_DIR, help=f"(default {DEFAULT_DIR})")
     f.add_argument("--deb", type=Path, help="use this downloaded .deb instead of apt-get")
-    f.add_argument("--force", action="store_true", help="fetch again even if present")
+    f.add_argument("--force", action="store_true",
+                   help="fetch again even if present (replaces only an empty folder or one an "
+                        "earlier fetch made)")
     f.add_argument("--no-progress", action="store_true")
     i = sub.add_parser("index", help="write index.json and SHA256SUMS for a folder of your own "
                                      "aerial images")
@@ -311,6 +350,13 @@ def main(args: argparse.Namespace) -> int:
         from mlkd_tracker.data import texture_sheet
 
         return texture_sheet.main(args)
-    except (ToolMissing, FileNotFoundError) as exc:
+    except subprocess.CalledProcessError as exc:  # e.g. apt-get download while offline
+        cmd = exc.cmd if isinstance(exc.cmd, str) else " ".join(str(c) for c in exc.cmd)
+        hint = (f"; without a network, download {PACKAGE}_*.deb elsewhere and pass --deb PATH"
+                if " download " in f" {cmd} " else "")
+        print(f"mlkd-tracker textures: `{cmd}` failed (exit {exc.returncode}){hint}",
+              file=sys.stderr)
+        return 1
+    except (RuntimeError, FileNotFoundError, FileExistsError) as exc:  # ToolMissing included
         print(f"mlkd-tracker textures: {exc}", file=sys.stderr)
         return 1

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import cv2
@@ -44,11 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@pytest.fixture(scope="module")
-def deb(tmp_path_factory) -> Path:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("needs dpkg-deb")
-    root = tmp_path_factory.mktemp("pkg") / "root"
+def _build_deb(root: Path) -> Path:
+    """FlightGear's layout with a few small textures."""
     terrain = root / "usr/share/games/flightgear/Textures/Terrain"
     terrain.mkdir(parents=True)
     for i, name in enumerate(("town", "city", "forest", "crop1", "crop2", "sand")):
@@ -70,6 +69,23 @@ def deb(tmp_path_factory) -> Path:
     subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(out)],
                    check=True, capture_output=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory) -> Path:
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("needs dpkg-deb")
+    return _build_deb(tmp_path_factory.mktemp("pkg") / "root")
+
+
+def _streaming_dpkg(folder: Path, tar_path: Path) -> str:
+    """A dpkg-deb stand-in that streams ``tar_path`` as the package's file system tar and dies
+    of SIGPIPE, as the real one may, when its reader stops early."""
+    path = folder / "dpkg-deb"
+    path.write_text('#!/bin/sh\nif [ "$1" = "-f" ]; then echo 1024; exit 0; fi\n'
+                    f'exec cat {tar_path}\n')
+    path.chmod(0o755)
+    return str(path)
 
 
 @needs_dpkg
@@ -149,3 +165,93 @@ def test_contact_sheet_of_day_and_night_frames(tmp_path):
     assert night[20:].mean() < day[20:].mean()  # below the labels
     with pytest.raises(FileNotFoundError):
         texture_sheet.contact_sheet(texture_sheet.SheetConfig(textures=tmp_path / "none"))
+
+
+def _fake_tools(folder: Path, apt_script: str) -> dict[str, str]:
+    """apt-get and dpkg-deb stand-ins: ``apt_script`` is the body of the fake apt-get."""
+    folder.mkdir()
+    tools = {}
+    for tool, body in (("apt-get", apt_script), ("dpkg-deb", "exit 2")):
+        path = folder / tool
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+        tools[tool] = str(path)
+    return tools
+
+
+@pytest.mark.parametrize("apt_script, words", [
+    ("echo 'E: Failed to fetch (offline)' >&2; exit 100", ("failed (exit 100)", "--deb PATH")),
+    ("exit 0", ("left no flightgear-data-base_*.deb",)),
+])
+def test_failed_download_is_one_clear_line(tmp_path, monkeypatch, capsys, apt_script, words):
+    tools = _fake_tools(tmp_path / "bin", apt_script)
+    monkeypatch.setattr(textures.shutil, "which", tools.get)
+    out = tmp_path / "data/textures/flightgear"
+    args = _parser().parse_args(["fetch", "--out", str(out), "--no-progress"])
+    assert textures.main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("mlkd-tracker textures: ")
+    assert all(w in err for w in words), err
+    assert not out.exists() and not list(out.parent.glob(".textures-*"))
+
+
+@needs_dpkg
+def test_a_broken_package_file_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "flightgear-data-base_0.1_all.deb"
+    bad.write_bytes(b"not a deb at all")
+    args = _parser().parse_args(["fetch", "--deb", str(bad), "--out", str(tmp_path / "t"),
+                                 "--no-progress"])
+    assert textures.main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "dpkg-deb" in err and "failed" in err
+
+
+def test_an_unpacking_error_is_not_hidden_by_dpkg_dying_of_sigpipe(tmp_path, monkeypatch):
+    tar_path = tmp_path / "fsys.tar"  # a texture, then more than pipe + read buffer
+    with tarfile.open(tar_path, "w") as tar:
+        for name, size in (("town.png", 1000), ("zz-big.bin", 1 << 23)):
+            info = tarfile.TarInfo(textures.TERRAIN + name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(np.random.default_rng(size).bytes(size)))
+    dpkg = _streaming_dpkg(tmp_path, tar_path)
+    monkeypatch.setattr(textures.shutil, "which", lambda tool: dpkg)
+    deb = tmp_path / "flightgear-data-base_0.1_all.deb"
+    with pytest.raises(FileNotFoundError):  # no staging folder: the first texture fails
+        textures._unpack(deb, tmp_path / "no_such_folder", progress=False)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    assert textures._unpack(deb, staging, progress=False) == {}
+    assert (staging / "zz-big.bin").stat().st_size == 1 << 23
+
+
+@needs_dpkg
+def test_force_replaces_only_an_empty_folder_or_an_earlier_fetch(deb, tmp_path, capsys):
+    def fetch(out: Path, *extra: str) -> int:
+        return textures.main(_parser().parse_args(
+            ["fetch", "--deb", str(deb), "--out", str(out), "--no-progress", *extra]))
+
+    def refused(out: Path) -> bool:
+        err = capsys.readouterr().err.strip()
+        return len(err.splitlines()) == 1 and "refusing to replace" in err and str(out) in err
+
+    mine = tmp_path / "my_photos"  # a folder of the user's own images
+    mine.mkdir()
+    for i in range(3):
+        _png(mine / f"p{i}.png", i)
+    assert fetch(mine, "--force") == 1 and refused(mine)
+    textures.index_folder(mine, progress=False)  # indexed by `textures index`: still theirs
+    assert fetch(mine, "--force") == 1 and refused(mine)
+    (mine / "p0.png").unlink()  # its index now lists a missing file: a fetch would replace it
+    assert fetch(mine) == 1 and refused(mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["SHA256SUMS", "index.json", "p1.png",
+                                                      "p2.png"]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert fetch(a_file, "--force") == 1 and a_file.read_text() == "x"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert fetch(empty, "--force") == 0 and (empty / "index.json").is_file()
+    (empty / "stale.png").write_bytes(b"left from before")
+    assert fetch(empty, "--force") == 0  # an earlier fetch's folder: replaced
+    assert not (empty / "stale.png").exists() and (empty / "town.png").is_file()
