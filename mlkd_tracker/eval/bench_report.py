@@ -29,9 +29,10 @@ SECTION_ORDER = ("nodes", "nodes_soak", "trackers", "enhancers", "detectors")
 MARKDOWN_HEADER = """# Benchmarks
 
 Written by `mlkd-tracker bench nodes` (section `nodes`; with `--soak`, section `nodes_soak`),
-`bench trackers`, `bench enhancers` and `bench detectors` (sections of the same names). Each
-command replaces its own section (between the `<!-- bench:... -->` markers) and leaves the rest of
-this file alone; the JSON behind each table is in `<out>/benchmarks.json` (default `runs/bench/`),
+`bench trackers`, `bench enhancers` and `bench detectors` (sections of the same names), each
+run with `--markdown BENCHMARKS.md` (without it a bench writes only its JSON). Each command
+replaces its own section (between the `<!-- bench:... -->` markers) and leaves the rest of this
+file alone; the JSON behind each table is in `<out>/benchmarks.json` (default `runs/bench/`),
 under the same section name. Each section names the command that wrote it; the node and tracker
 sections also name the machine, its load at the start and the date. The sections were measured
 at different times and loads: compare rows within one section.

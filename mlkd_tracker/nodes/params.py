@@ -125,7 +125,8 @@ def config_parameter_names(cls: type) -> set[str]:
 
 
 def providers_param() -> Any:
-    """The ``providers`` parameter every ONNX node shares (checked when the model loads)."""
+    """The ``providers`` parameter of the ONNX nodes (checked when the model loads; the
+    tracker takes it for its onnx: and enhanced: trackers)."""
     return param("cpu", "ONNX Runtime execution providers in order of preference, comma-"
                  "separated: cpu, cuda, tensorrt, openvino, ... or full provider names; one the "
                  "installed onnxruntime does not offer is refused. CPU is the last fall-back.",

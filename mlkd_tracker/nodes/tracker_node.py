@@ -41,11 +41,13 @@ from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import ParameterError, declare_config, param
+from mlkd_tracker.nodes.params import (ParameterError, declare_config, model_parameter_error,
+                                       param, providers_param)
 from mlkd_tracker.nodes.qos import INIT_QOS, OUTPUT_QOS
 from mlkd_tracker.nodes.tracker_acquisition import Acquisition, Choice
 from mlkd_tracker.runtime.frame_history import Entry
 from mlkd_tracker.runtime.init_scheduler import InitRequest, InitScheduler
+from mlkd_tracker.runtime.onnx_session import ProviderError
 from mlkd_tracker.runtime.opencv_trackers import available_opencv_trackers
 from mlkd_tracker.runtime.target_acquisition import POLICIES
 from mlkd_tracker.runtime.track_supervisor import TrackOutput, TrackState, TrackSupervisor
@@ -61,6 +63,7 @@ class TrackerNodeConfig:
                          "onnx:<model stem>, enhanced:<enhancer.onnx>+<model stem>. Set, it "
                          "replaces backend, opencv_algorithm, model_path and enhancer_path.",
                          read_only=True)
+    providers: str = providers_param()
     backend: str = param("opencv", "Tracker implementation when 'tracker' is empty.",
                          choices=BACKENDS, read_only=True)
     opencv_algorithm: str = param("csrt", "OpenCV tracker when backend is opencv.",
@@ -109,6 +112,14 @@ class TrackerNodeConfig:
                                  f"in this OpenCV build; available: {available_opencv_trackers()}")
 
 
+def _providers(tracker) -> tuple[str, ...]:
+    """The execution providers an ONNX tracker runs on (an enhanced one: its tracker's); the
+    CPU for the others."""
+    engine = getattr(tracker, "engine", None)
+    engine = getattr(engine, "engine", engine)  # an enhanced engine wraps the tracker's
+    return getattr(engine, "providers", ("CPUExecutionProvider",))
+
+
 def tracker_spec(cfg: TrackerNodeConfig) -> tuple[str, list[str]]:
     """The spec the node builds its tracker from, and the older parameters it ignores because
     ``tracker`` is set (those that differ from their defaults, for a warning)."""
@@ -133,7 +144,9 @@ class TrackerNode(Node):
                                       f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} "
                                       "ignored")
         try:
-            tracker = build(spec)
+            tracker = build(spec, providers=self.cfg.providers)
+        except ProviderError as exc:
+            raise model_parameter_error(self.cfg, exc) from exc
         except ValueError as exc:
             what = f"parameter 'tracker' = '{spec}': " if self.cfg.tracker else ""
             raise ParameterError(f"{what}{exc}") from exc
@@ -290,7 +303,9 @@ class TrackerNode(Node):
         now = time.monotonic()
         (inf50,) = self.images.inference_ms.percentiles(50)
         values = {"state": self.supervisor.state.value, "episode": self.supervisor.episode,
-                  "backend": self.supervisor.tracker.name, **self.images.flow_values(now),
+                  "backend": self.supervisor.tracker.name,
+                  "providers": ",".join(_providers(self.supervisor.tracker)),
+                  **self.images.flow_values(now),
                   **self.images.latency_values(), "inference_p50_ms": inf50,
                   **self.acquisition.values(), "last_error": self.errors.message}
         warning = self.images.warning(now, self.cfg.stall_timeout_s)
