@@ -228,6 +228,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     lazy.add(sub, ("synth",), "mlkd_tracker.data.synth_cli", "render the synthetic night set")
     lazy.add(sub, ("synth-detect",), "mlkd_tracker.data.synth_detect_cli",
                    "render the synthetic night detection set (YOLO layout)")
+    lazy.add(sub, ("dataset-stats",), "mlkd_tracker.data.dataset_stats",
+                   "what a tracking data set holds per split: frames, sizes, attributes, disk")
     lazy.add(sub, ("textures",), "mlkd_tracker.data.textures",
                    "aerial ground textures: fetch (FlightGear, via apt), index, list, sheet")
     lazy.add(sub, ("convert-visdrone",), "mlkd_tracker.data.visdrone",
