@@ -73,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="OpenCV / ONNX Runtime intra-op / OpenMP threads, so FPS is measured "
                              "under a stated thread count (default: library defaults)")
+    parser.add_argument("--versus", metavar="LABEL", default=None,
+                        help="also give every other tracker's success minus this one's, with a "
+                        "95 %% paired bootstrap interval over the sequences")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="re-run every sequence even if complete result files exist")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
@@ -187,6 +190,28 @@ def format_summary(runs: Mapping[str, RunScore], info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def versus_rows(runs: dict[str, RunScore], baseline: str) -> list[dict]:
+    """Each other tracker's success minus ``baseline``'s (×100), paired over the sequences."""
+    from mlkd_tracker.eval.paired_difference import paired_difference
+    base = {q: s.auc for q, s in runs[baseline].per_sequence.items()}
+    rows = []
+    for label, run in runs.items():
+        if label != baseline:
+            d = paired_difference({q: s.auc for q, s in run.per_sequence.items()}, base)
+            rows.append({"tracker": label, "mean": 100 * d.mean, "low": 100 * d.low,
+                         "high": 100 * d.high, "n_sequences": d.n_sequences,
+                         "resolved": d.excludes_zero})
+    return rows
+
+
+def versus_markdown(rows: list[dict], baseline: str) -> str:
+    lines = [f"## Success minus {baseline}'s (×100), 95 % paired bootstrap interval over sequences",
+             "", "| tracker | difference | interval | sequences |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['tracker']} | {r['mean']:+.1f} | [{r['low']:+.1f}, {r['high']:+.1f}]"
+              f"{'' if r['resolved'] else ' (includes 0)'} | {r['n_sequences']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the evaluation described by ``args`` (see :func:`add_arguments`); 0 on success,
     2 on bad input (unknown tracker, missing model, unknown sequence, unreadable data set)."""
@@ -199,6 +224,8 @@ def main(args: argparse.Namespace) -> int:
                              "name them with LABEL=kind:arg")
         if not Path(args.dataset).is_dir():
             raise ValueError(f"data set folder {args.dataset} does not exist")
+        if args.versus is not None and args.versus not in labels:
+            raise ValueError(f"--versus {args.versus}: not one of the trackers ({', '.join(labels)})")
         sequences = select_sequences(load_dataset(Path(args.dataset)), args.sequences)
         if not sequences:
             raise ValueError(f"no sequences found in {args.dataset}")
@@ -246,8 +273,13 @@ def main(args: argparse.Namespace) -> int:
     results = results_dict(runs, {s.label: s for s in specs}, info)
     results["attributes"] = [asdict(r) for r in by_attribute]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    summary = format_summary(runs, info) + "\n## Success by attribute\n\n" + attribute_markdown(
-        by_attribute, _ranked(runs))
+    summary = format_summary(runs, info)
+    if args.versus is not None:
+        versus = versus_rows(runs, args.versus)
+        results["versus"] = {"baseline": args.versus, "rows": versus}
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        summary += "\n" + versus_markdown(versus, args.versus)
+    summary += "\n## Success by attribute\n\n" + attribute_markdown(by_attribute, _ranked(runs))
     (out / "summary.md").write_text(summary, encoding="utf-8")
     from mlkd_tracker.eval.plots import plot_attributes, plot_ope  # matplotlib only here, not on import
 

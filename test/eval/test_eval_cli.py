@@ -140,11 +140,27 @@ def test_sequence_filter_max_frames_and_resume(dataset, tmp_path, reader):
     assert again["success_auc"] == results["trackers"]["kcf"]["success_auc"]
 
 
+def test_versus_gives_paired_differences_that_match_the_per_sequence_scores(dataset, tmp_path):
+    out = tmp_path / "eval"
+    argv = ["--dataset", str(dataset), "--tracker", "kcf=opencv:kcf", "--tracker", "mosse=opencv:mosse",
+            "--out", str(out), "--max-frames", "6", "--no-progress", "--versus", "kcf"]
+    assert eval_cli.main(parse(argv)) == 0
+    results = json.loads((out / "results.json").read_text())
+    (row,) = results["versus"]["rows"]
+    per = {t: results["trackers"][t]["per_sequence"] for t in ("kcf", "mosse")}
+    diffs = [per["mosse"][q]["success_auc"] - per["kcf"][q]["success_auc"] for q in per["kcf"]]
+    assert row["tracker"] == "mosse" and row["n_sequences"] == len(diffs)
+    assert row["mean"] == pytest.approx(100 * np.mean(diffs))
+    assert row["low"] <= row["mean"] <= row["high"]
+    assert "## Success minus kcf's" in (out / "summary.md").read_text()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--tracker", "opencv:nope"], "not available"),
     (["--tracker", "onnx:/no/such"], "onnx tracker: model"),
     (["--tracker", "opencv:csrt", "--tracker", "opencv:csrt"], "share the label"),
     (["--tracker", "opencv:csrt", "--sequences", "bright_a,typo"], "unknown sequence(s) typo"),
+    (["--tracker", "opencv:csrt", "--versus", "kcf"], "--versus kcf: not one of the trackers"),
 ])
 def test_bad_input_returns_2_with_a_message(dataset, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setattr(eval_cli, "load_dataset", minimal_got10k_reader)
