@@ -40,7 +40,24 @@ ATTRIBUTES: dict[str, str] = {
     "fast motion": "box centre moves > 20 px between consecutive frames",
     "target absent": "out of view or fully occluded in some frame",
     "camera looks away": "the operator pans away and back (synthetic recipe)",
+    # what the aerial simulator records of each sequence's events (meta.json "attributes")
+    "partly occluded": "trees or occluders hide part of the target in some frame (simulator)",
+    "fully occluded": "the target is fully hidden in some frame (simulator)",
+    "out of view": "the target leaves the image in some frame (simulator)",
+    "re-entry": "the target comes back after being hidden or out of view (simulator)",
+    "look-alike nearby": "a vehicle like the target passes close to it (simulator)",
+    "stops": "the target stops and drives on (simulator)",
+    "U-turn": "the target turns back (simulator)",
+    "on road": "the target drives along the texture's streets (simulator)",
+    "oblique view": "the camera is tilted away from nadir (simulator)",
 }
+# the simulator's attribute names (data.synth.ATTRIBUTES) -> the rows above; fast motion and
+# look-away are left out: the ground-truth and recipe rules above already give them
+SIM_ATTRIBUTES = {"partial_occlusion": "partly occluded", "full_occlusion": "fully occluded",
+                  "out_of_view": "out of view", "reentry": "re-entry",
+                  "distractor": "look-alike nearby", "stop": "stops", "uturn": "U-turn",
+                  "on_road": "on road", "oblique": "oblique view"}
+CLASS_PREFIX = "class: "
 SCALE_RANGE = (0.5, 2.0)
 LOW_RESOLUTION_AREA = 400.0  # px²
 FAST_MOTION_PX = 20.0
@@ -95,6 +112,15 @@ def recipe_attributes(recipe: Mapping) -> set[str]:
         found.add(LIGHT_PREFIX + str(recipe["level"]))
     if recipe.get("look_away"):
         found.add("camera looks away")
+    if isinstance(recipe.get("attributes"), Mapping):  # the aerial simulator's event record
+        from mlkd_tracker.data.synth import sequence_attributes
+        try:
+            found |= {SIM_ATTRIBUTES[a] for a in sequence_attributes(dict(recipe))
+                      if a in SIM_ATTRIBUTES}
+        except (KeyError, TypeError):  # a recipe of another version: keep what is readable
+            pass
+        if recipe.get("target_class"):
+            found.add(CLASS_PREFIX + str(recipe["target_class"]))
     return found
 
 

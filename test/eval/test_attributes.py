@@ -93,6 +93,19 @@ def test_dataset_attributes_read_the_recipe_of_their_split(tmp_path):
                               max_frames=8)["b"] == {"light: dark", "camera looks away"}
 
 
+def test_the_aerial_simulators_event_record_becomes_attribute_rows():
+    recipe = {"level": "night", "look_away": False, "fast_motion_prob": 0.0, "camera_tilt_deg": 20.0,
+              "target_class": "motor",
+              "attributes": {"partly_hidden_frames": 3, "hidden_frames": 0, "out_of_view_frames": 0,
+                             "reentries": 1, "distractor_frames": 5, "stops": 0, "uturns": 1,
+                             "on_road": True}}
+    assert recipe_attributes(recipe) == {"light: night", "partly occluded", "re-entry",
+                                         "look-alike nearby", "U-turn", "on road", "oblique view",
+                                         "class: motor"}
+    recipe["attributes"] = {"from": "another version"}
+    assert recipe_attributes(recipe) == {"light: night", "class: motor"}
+
+
 @pytest.mark.parametrize("meta", ["not json", json.dumps(["a list"]), json.dumps({"sequences": 3}),
                                   json.dumps({"sequences": {"test": {"a": "not a recipe"}}})])
 def test_a_foreign_or_broken_meta_json_only_loses_the_recipe_attributes(tmp_path, meta):
