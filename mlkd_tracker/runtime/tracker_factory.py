@@ -224,7 +224,7 @@ def build(spec: TrackerSpec | str, threads: int | None = None,
         kwargs[kind.threads_kwarg] = threads
     if threads is not None and kind.threads_setter:
         _resolve_target(spec.kind, kind.threads_setter)(threads)
-    if kind.providers_kwarg:
+    if providers is not None and kind.providers_kwarg:
         kwargs[kind.providers_kwarg] = providers
     elif providers and providers.strip().lower() not in ("cpu", "cpuexecutionprovider"):
         raise ValueError(f"'{spec.kind}:' trackers run on the CPU only; providers "
