@@ -47,7 +47,11 @@ def _launch(args: argparse.Namespace) -> int:
 
     def on_term(_signum, _frame):
         raise KeyboardInterrupt
+    # Both, explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored, so Ctrl-C / kill -INT would otherwise do nothing (ros2 launch
+    # installs its own handlers too).
     previous = signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.signal(signal.SIGINT, on_term)
     group = ProcessGroup(plan, echo=True)
     try:
         group.start()
@@ -65,7 +69,7 @@ def _launch(args: argparse.Namespace) -> int:
     finally:
         # A second Ctrl-C or SIGTERM must not cut the shutdown short: the nodes run in their own
         # sessions and would outlive the runner.
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         group.stop()
         signal.signal(signal.SIGINT, previous_int)

@@ -246,8 +246,10 @@ def test_a_respawn_node_is_restarted_after_its_delay(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_runner_stops_every_node_on_sigterm_and_sigint(tmp_path, ros_env, sig):
     path = _write(tmp_path, _node("follow_node") + _node("camera_node", inner='<param name="source" value="/nonexistent.avi"/>'))
+    # Started with SIGINT ignored, as a shell starts a background job: the runner must still stop.
     runner = subprocess.Popen([str(Path(sys.executable).with_name("mlkd-tracker")), "launch", str(path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     pids = []
     try:
         while len(pids) < 2:
