@@ -299,7 +299,7 @@ def test_unusable_model_or_settings_stop_start_up_with_the_reason(ros_env, tmp_p
                                          params=params))
               for name, (params, _) in cases.items()}
     try:
-        codes = {name: g.running[0].proc.wait(timeout=60) for name, g in groups.items()}
+        codes = {name: g.running[0].proc.wait(timeout=180) for name, g in groups.items()}
     finally:
         for g in groups.values():
             g.stop()

@@ -224,7 +224,7 @@ def test_unusable_model_stops_start_up_with_the_reason(ros_env, tmp_path, model,
                                                     name="enhancer_node",
                                                     params={"model_path": path}))
     try:
-        assert group.running[0].proc.wait(timeout=60) == 2
+        assert group.running[0].proc.wait(timeout=180) == 2
     finally:
         group.stop()
     log = group.running[0].log_path.read_text()

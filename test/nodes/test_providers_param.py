@@ -17,7 +17,7 @@ def test_a_cpu_only_tracker_refuses_an_accelerator(ros_env, tmp_path):
                                                     params={"tracker": "opencv:csrt",
                                                             "providers": "cuda"}))
     try:
-        code = group.running[0].proc.wait(timeout=60)
+        code = group.running[0].proc.wait(timeout=180)
     finally:
         group.stop()
     log = group.running[0].log_path.read_text()
@@ -32,7 +32,7 @@ def test_an_unavailable_provider_is_refused_at_start_up(ros_env, tmp_path):
         "mlkd_tracker", exe, name=exe, params={"providers": "tensorrt,cpu", **extra.get(exe, {})}))
               for exe in ("detector_node", "enhancer_node", "tracker_node")}
     try:
-        codes = {exe: g.running[0].proc.wait(timeout=60) for exe, g in groups.items()}
+        codes = {exe: g.running[0].proc.wait(timeout=180) for exe, g in groups.items()}
     finally:
         for g in groups.values():
             g.stop()
