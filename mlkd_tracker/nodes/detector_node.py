@@ -9,6 +9,10 @@ publishes it, so a slow frame makes the node skip frames rather than fall behind
 
 ``~/enable`` (std_srvs/SetBool) switches detection off and on: while off, frames are neither
 processed nor answered. ``~/debug_image`` shows the boxes, drawn only while someone subscribes.
+
+A managed node (nodes/managed.py): configure loads the detector and checks ``class_filter``
+against its classes, activate subscribes and starts the worker; with ``autostart`` (the
+default) both happen at start-up.
 """
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import Image
@@ -29,6 +32,7 @@ from mlkd_tracker.resources import resolve_model
 from mlkd_tracker.nodes.detection_conversion import make_detection
 from mlkd_tracker.nodes.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.nodes.image_conversion import array_to_image
+from mlkd_tracker.nodes.managed import ManagedNode, autostart_param
 from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_input_param,
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
@@ -89,29 +93,19 @@ class DetectorNodeConfig:
                                      "model's classes); a list, or one string 'car,truck'.",
                                      any_type=True)
     stall_timeout_s: float = stall_timeout_param()
+    autostart: bool = autostart_param()
 
     def validate(self) -> None:
         if self.class_filter.problem:
             raise ParameterError(f"parameter 'class_filter': {self.class_filter.problem}")
 
 
-class DetectorNode(Node):
+class DetectorNode(ManagedNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("detector_node", **kwargs)
         self.cfg = declare_config(self, DetectorNodeConfig, on_change=self._on_config)
-        model_path = resolve_model(self.cfg.model_path)
-        try:
-            self.detector = OnnxDetector(model_path, self.cfg.threads or None,
-                                         self.cfg.input_size or None, self.cfg.providers)
-        except ModelError as exc:
-            raise model_parameter_error(self.cfg, exc) from exc
-        except ValueError as exc:
-            raise ParameterError(f"parameter 'input_size' = {self.cfg.input_size}: {exc}") from exc
-        try:
-            self._classes = self._class_ids(self.cfg.class_filter)
-        except ValueError as exc:
-            raise ParameterError(f"parameter 'class_filter' = {list(self.cfg.class_filter)}: "
-                                 f"{exc}") from exc
+        self.detector: OnnxDetector | None = None  # loaded by configure
+        self._classes: set[int] | None = None
         # Runs before declare_config's own callback (rclpy calls the newest first): refuses class
         # names the model does not know, which the config alone cannot check.
         self.add_on_set_parameters_callback(self._check_class_filter)
@@ -126,15 +120,43 @@ class DetectorNode(Node):
         self.detections_pub = self.create_publisher(Detection2DArray, "detections", OUTPUT_QOS)
         self.debug_pub = self.create_publisher(Image, "~/debug_image", 1)
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self.diagnostics = DiagnosticsPublisher(self, "detection", self._health)
+        self.diagnostics = DiagnosticsPublisher(
+            self, "detection", lambda: self.managed_health(self._health))
 
-        self.images.start(self._work_once, "detector_worker")
-        d = self.detector
+    # ---- lifecycle (nodes/managed.py) ---------------------------------------------------------
+    def load(self) -> None:
+        model_path = resolve_model(self.cfg.model_path)
+        try:
+            detector = OnnxDetector(model_path, self.cfg.threads or None,
+                                    self.cfg.input_size or None, self.cfg.providers)
+        except ModelError as exc:
+            raise model_parameter_error(self.cfg, exc) from exc
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'input_size' = {self.cfg.input_size}: {exc}") from exc
+        with self._lock:
+            cfg = self.cfg
+            try:
+                classes = set(detector.class_ids(cfg.class_filter)) if cfg.class_filter else None
+            except ValueError as exc:
+                raise ParameterError(f"parameter 'class_filter' = {list(cfg.class_filter)}: "
+                                     f"{exc}") from exc
+            self.detector, self._classes = detector, classes
+        d = detector
         self.get_logger().info(
             f"detecting with {d.name} ({model_path}): {d.num_classes} classes "
             f"({', '.join(d.names)}), input {d.input_size[1]}x{d.input_size[0]}"
             f"{' (dynamic)' if d.dynamic else ''}; publishing "
-            f"{', '.join(self.cfg.class_filter) if self.cfg.class_filter else 'all classes'}")
+            f"{', '.join(cfg.class_filter) if cfg.class_filter else 'all classes'}")
+
+    def open(self) -> None:
+        self.images.start(self._work_once, "detector_worker")
+
+    def close_io(self) -> None:
+        self.images.close()
+
+    def unload(self) -> None:
+        with self._lock:
+            self.detector, self._classes = None, None
 
     # ---- settings -----------------------------------------------------------------------------
     def _on_enable(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
@@ -146,7 +168,11 @@ class DetectorNode(Node):
         return res
 
     def _class_ids(self, names: list[str]) -> set[int] | None:
-        return set(self.detector.class_ids(names)) if names else None
+        """The model's ids for ``names`` (None: all); unchecked while no model is loaded
+        (configure checks them)."""
+        if not names or self.detector is None:
+            return None
+        return set(self.detector.class_ids(names))
 
     def _check_class_filter(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
@@ -181,8 +207,10 @@ class DetectorNode(Node):
         if frame is None:
             return
         with self._lock:
-            cfg, classes = self.cfg, self._classes
-        detections = self.images.run_model("detector", lambda: self.detector.detect(
+            cfg, classes, detector = self.cfg, self._classes, self.detector
+        if detector is None:
+            return
+        detections = self.images.run_model("detector", lambda: detector.detect(
             frame, cfg.conf_threshold, cfg.nms_iou, cfg.max_detections, classes))
         if detections is None:
             return
@@ -191,6 +219,8 @@ class DetectorNode(Node):
         self._publish(msg.header, detections, frame)
 
     def _publish(self, header, detections: list[Detection], frame: np.ndarray) -> None:
+        if not self.images.running:
+            return  # deactivated while this frame was being detected: no output
         out = Detection2DArray(header=header)
         out.detections = [make_detection(header, d.box, d.score, d.class_name)
                           for d in detections]
@@ -208,8 +238,9 @@ class DetectorNode(Node):
         inf50, inf95 = self.images.inference_ms.percentiles(50, 95)
         (per_frame,) = self._per_frame.percentiles(50)
         state = "enabled" if self._enabled else "disabled"
-        values = {"state": state, "model": self.detector.name,
-                  "providers": ",".join(self.detector.providers), **self.images.flow_values(now),
+        d = self.detector
+        values = {"state": state, "model": d.name if d else "",
+                  "providers": ",".join(d.providers) if d else "", **self.images.flow_values(now),
                   "skipped_while_disabled": self._skipped_disabled,
                   "debug_images": self._debug_images, **self.images.latency_values(),
                   "inference_p50_ms": inf50, "inference_p95_ms": inf95,
@@ -223,9 +254,6 @@ class DetectorNode(Node):
         if warning:
             return Health(WARN, warning, values)
         return Health(OK, f"detecting ({self._last_count} in the last frame)", values)
-
-    def close(self) -> None:
-        self.images.close()
 
 
 _COLOURS = [(0, 255, 0), (0, 200, 255), (255, 128, 0), (255, 0, 255), (0, 0, 255),

@@ -9,6 +9,9 @@ to enhance; bright frames are republished unchanged (as bgr8) when ``passthrough
 so a tracker on ``image_enhanced`` keeps getting every frame by day and by night. Brightness and
 noise are measured on every frame (~1 ms at 640x480) and shown in diagnostics even with the gate
 off, which is how to choose a threshold for a camera.
+
+A managed node (nodes/managed.py): configure loads the enhancer, activate subscribes and starts
+the worker; with ``autostart`` (the default) both happen at start-up.
 """
 from __future__ import annotations
 
@@ -17,18 +20,17 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mlkd_tracker.resources import resolve_model
 from mlkd_tracker.nodes.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.nodes.image_conversion import array_to_image
+from mlkd_tracker.nodes.managed import ManagedNode, autostart_param
 from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_input_param,
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
 from mlkd_tracker.nodes.node_main import run_node
-from mlkd_tracker.nodes.params import (ParameterError, declare_config, model_parameter_error,
-                                       param, providers_param)
+from mlkd_tracker.nodes.params import declare_config, model_parameter_error, param, providers_param
 from mlkd_tracker.nodes.qos import image_pub_qos
 from mlkd_tracker.runtime.enhancer import ModelError, OnnxEnhancer
 from mlkd_tracker.runtime.frame_history import Entry
@@ -61,21 +63,18 @@ class EnhancerNodeConfig:
     passthrough_when_bright: bool = param(True, "Gate: republish bright frames unchanged on "
                                           "image_enhanced (false: publish nothing for them).")
     stall_timeout_s: float = stall_timeout_param()
+    autostart: bool = autostart_param()
 
 
 def _gate_config(cfg: EnhancerNodeConfig) -> LowLightGateConfig:
     return LowLightGateConfig(cfg.brightness_threshold, cfg.noise_threshold, cfg.hysteresis)
 
 
-class EnhancerNode(Node):
+class EnhancerNode(ManagedNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("enhancer_node", **kwargs)
         self.cfg = declare_config(self, EnhancerNodeConfig, on_change=self._on_config)
-        try:
-            self.enhancer = OnnxEnhancer(resolve_model(self.cfg.model_path),
-                                         self.cfg.threads or None, self.cfg.providers)
-        except ModelError as exc:
-            raise model_parameter_error(self.cfg, exc) from exc
+        self.enhancer: OnnxEnhancer | None = None  # loaded by configure
         self.gate = LowLightGate(_gate_config(self.cfg))
         self._lock = threading.Lock()  # guards cfg and gate against parameter updates
         self._enhanced = self._passed = 0
@@ -86,13 +85,28 @@ class EnhancerNode(Node):
         self.images = ImageInput(self, self.errors, self.cfg.image_qos, self.cfg.compressed_input)
         self.image_pub = self.create_publisher(Image, "image_enhanced",
                                                image_pub_qos(self.cfg.image_qos))
-        self.diagnostics = DiagnosticsPublisher(self, "enhancement", self._health)
+        self.diagnostics = DiagnosticsPublisher(
+            self, "enhancement", lambda: self.managed_health(self._health))
 
-        self.images.start(self._work_once, "enhancer_worker")
+    # ---- lifecycle (nodes/managed.py) ---------------------------------------------------------
+    def load(self) -> None:
+        path = resolve_model(self.cfg.model_path)
+        try:
+            self.enhancer = OnnxEnhancer(path, self.cfg.threads or None, self.cfg.providers)
+        except ModelError as exc:
+            raise model_parameter_error(self.cfg, exc) from exc
         gate = (f"gate on (dark below brightness {self.cfg.brightness_threshold:g})"
                 if self.cfg.gate_enabled else "gate off: every frame is enhanced")
-        self.get_logger().info(f"enhancing with {self.enhancer.name} "
-                               f"({resolve_model(self.cfg.model_path)}); {gate}")
+        self.get_logger().info(f"enhancing with {self.enhancer.name} ({path}); {gate}")
+
+    def open(self) -> None:
+        self.images.start(self._work_once, "enhancer_worker")
+
+    def close_io(self) -> None:
+        self.images.close()
+
+    def unload(self) -> None:
+        self.enhancer = None
 
     def _on_config(self, cfg: EnhancerNodeConfig) -> None:
         with self._lock:
@@ -126,6 +140,8 @@ class EnhancerNode(Node):
         self._publish(msg.header, out)
 
     def _publish(self, header, frame: np.ndarray) -> None:
+        if not self.images.running:
+            return  # deactivated while this frame was being enhanced: no output
         self.image_pub.publish(array_to_image(frame, "bgr8", header))
         self.images.published(header)
 
@@ -143,7 +159,9 @@ class EnhancerNode(Node):
         inf50, inf95 = self.images.inference_ms.percentiles(50, 95)
         light = self._light
         state = self._gate_state()
-        values = {"model": self.enhancer.name, "providers": ",".join(self.enhancer.providers),
+        enhancer = self.enhancer
+        values = {"model": enhancer.name if enhancer else "",
+                  "providers": ",".join(enhancer.providers) if enhancer else "",
                   **self.images.flow_values(now),
                   "enhanced_frames": self._enhanced, "passthrough_frames": self._passed,
                   **self.images.latency_values(),
@@ -161,9 +179,6 @@ class EnhancerNode(Node):
                 else "bright scene: not publishing"
             return Health(OK, what, values)
         return Health(OK, f"enhancing (gate {state})", values)
-
-    def close(self) -> None:
-        self.images.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -121,11 +121,8 @@ class ImageInput:
         self._last_seq = 0
         self._running = False
         self._worker: threading.Thread | None = None
-        if compressed:
-            node.create_subscription(CompressedImage, "image_raw/compressed", self._on_image,
-                                     image_qos(qos))
-        else:
-            node.create_subscription(Image, "image_raw", self._on_image, image_qos(qos))
+        self._qos, self._compressed = qos, compressed
+        self._subscription = None
 
     # ---- callback: store only -----------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -150,7 +147,15 @@ class ImageInput:
 
     # ---- worker -------------------------------------------------------------------------------
     def start(self, work_once: Callable[[], None], name: str) -> None:
-        """Run ``work_once`` in a loop on a worker thread until :meth:`close` or shutdown."""
+        """Subscribe and run ``work_once`` in a loop on a worker thread until :meth:`close` or
+        shutdown (a managed node's activate)."""
+        if self._subscription is None:
+            node, qos = self._node, image_qos(self._qos)
+            self._subscription = (
+                node.create_subscription(CompressedImage, "image_raw/compressed",
+                                         self._on_image, qos) if self._compressed
+                else node.create_subscription(Image, "image_raw", self._on_image, qos))
+        self.last_input = time.monotonic()  # the stall clock starts now, not at construction
         self._running = True
         self._worker = threading.Thread(target=self._work, args=(work_once,), name=name,
                                         daemon=True)
@@ -166,10 +171,23 @@ class ImageInput:
                     break  # shutting down: publishers are gone
                 self.errors.report(f"unexpected error, frame skipped: {exc!r}")
 
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`close`: a node publishes only then, so a frame
+        still being processed when the node is deactivated produces no output."""
+        return self._running
+
     def close(self) -> None:
+        """Stop the worker, unsubscribe and drop the held frames (a managed node's deactivate);
+        a later :meth:`start` begins with fresh frames. Safe to call when not started."""
         self._running = False
         if self._worker is not None:
-            self._worker.join(timeout=2.0)
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        if self._subscription is not None:
+            self._node.destroy_subscription(self._subscription)
+            self._subscription = None
+        self.frames.clear()
 
     def next_frame(self, timeout: float = 0.05) -> Entry | None:
         """The newest frame not yet taken (waiting up to ``timeout`` s); the frames that arrived

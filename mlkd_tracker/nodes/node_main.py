@@ -1,4 +1,8 @@
-"""Shared ``main()`` for the nodes: clean start-up errors and clean SIGINT/SIGTERM shutdown."""
+"""Shared ``main()`` for the nodes: clean start-up errors and clean SIGINT/SIGTERM shutdown.
+
+A managed node (nodes/managed.py) is brought up here, after its constructor: with ``autostart``
+it configures and activates, and a failed configure is a start-up error like a bad parameter.
+"""
 from __future__ import annotations
 
 import signal
@@ -19,6 +23,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     node = None
     try:
         node = factory()
+        bring_up = getattr(node, "bring_up", None)  # a managed node's autostart (nodes/managed.py)
+        if bring_up is not None:
+            bring_up()
         # Single-threaded on purpose: rclpy's MultiThreadedExecutor stalled the simulator's 30 Hz
         # timer for seconds whenever a subscription was active (rclpy#1452); heavy work runs in
         # each node's own worker thread instead.

@@ -19,6 +19,10 @@ same path as ``~/init``: its stamp is matched against the frame history, the tra
 frame and catches up. A manual ``~/init`` always wins, and ``~/stop`` pauses auto-acquisition
 until ``~/reset`` or the next ``~/init``. The camera side (subscription, frame history, worker
 thread, bad frames, stall diagnostics) is nodes/image_input.py's, shared with the other nodes.
+
+A managed node (nodes/managed.py): configure builds the tracker from its spec (loading its
+models), activate subscribes to frames, ``~/init`` and ``detections`` and starts the worker;
+with ``autostart`` (the default) both happen at start-up.
 """
 from __future__ import annotations
 
@@ -28,7 +32,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -37,6 +40,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from mlkd_tracker.nodes.detection_conversion import bbox_to_box, make_track_array
 from mlkd_tracker.nodes.diagnostics import OK, WARN, DiagnosticsPublisher, Health
 from mlkd_tracker.nodes.image_conversion import array_to_image
+from mlkd_tracker.nodes.managed import ManagedNode, autostart_param
 from mlkd_tracker.nodes.image_input import (ImageInput, RecentError, compressed_input_param,
                                           depth_scaling_param, image_qos_param,
                                           stall_timeout_param)
@@ -103,6 +107,7 @@ class TrackerNodeConfig:
                                             "centre is farther than this from the last tracked "
                                             "box's centre, px (0: no limit).",
                                             range=(0.0, 100000.0))
+    autostart: bool = autostart_param()
 
     def validate(self) -> None:
         if self.tracker:
@@ -134,24 +139,11 @@ def tracker_spec(cfg: TrackerNodeConfig) -> tuple[str, list[str]]:
                          if getattr(cfg, name) != getattr(defaults, name)]
 
 
-class TrackerNode(Node):
+class TrackerNode(ManagedNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("tracker_node", **kwargs)
         self.cfg = declare_config(self, TrackerNodeConfig, on_change=self._on_config)
-        spec, ignored = tracker_spec(self.cfg)
-        if ignored:
-            self.get_logger().warning(f"parameter 'tracker' = '{spec}' is set, so "
-                                      f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} "
-                                      "ignored")
-        try:
-            tracker = build(spec, providers=self.cfg.providers)
-        except ProviderError as exc:
-            raise model_parameter_error(self.cfg, exc) from exc
-        except ValueError as exc:
-            what = f"parameter 'tracker' = '{spec}': " if self.cfg.tracker else ""
-            raise ParameterError(f"{what}{exc}") from exc
-        self.supervisor = TrackSupervisor(tracker, self.cfg.score_threshold,
-                                          self.cfg.lost_after_frames)
+        self.supervisor: TrackSupervisor | None = None  # built by configure
         self._lock = threading.Lock()  # guards supervisor and acquisition
         self.errors = RecentError(self.get_logger())
         self.acquisition = Acquisition(self.cfg, self.get_logger(), self.errors)
@@ -161,23 +153,60 @@ class TrackerNode(Node):
         self.history = self.images.frames  # matched against ~/init and detections stamps
         self.inits = InitScheduler(self.history, self.cfg.init_stamp_tolerance_ms,
                                    self.cfg.init_wait_ms)
-        self.create_subscription(Detection2D, "~/init", self._on_init, 10)
+        self._subscriptions_held: list = []  # ~/init and detections, while active
         # Each ~/init's outcome ("accepted: episode N ..." or "refused: <why>", with the
         # request's Detection2D.id in brackets when it has one: "accepted [id]: ..."), latched,
         # so a one-shot client (mlkd-tracker init, a ground station) learns why a box was
         # refused, and tells its own answer from an earlier request's by the id.
         self.init_result_pub = self.create_publisher(String, "~/init_result", INIT_QOS)
-        # Always subscribed (cheap: ignored unless auto_acquire or redetect_when_lost is on), so
-        # both can be switched on at run time.
-        self.create_subscription(Detection2DArray, "detections", self._on_detections, 10)
         self.tracks_pub = self.create_publisher(Detection2DArray, "tracks", OUTPUT_QOS)
         self.debug_pub = self.create_publisher(Image, "~/debug_image", 1)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self.diagnostics = DiagnosticsPublisher(self, "tracking", self._health)
+        self.diagnostics = DiagnosticsPublisher(
+            self, "tracking", lambda: self.managed_health(self._health))
 
+    # ---- lifecycle (nodes/managed.py) ---------------------------------------------------------
+    def load(self) -> None:
+        cfg = self.cfg
+        spec, ignored = tracker_spec(cfg)
+        if ignored:
+            self.get_logger().warning(f"parameter 'tracker' = '{spec}' is set, so "
+                                      f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} "
+                                      "ignored")
+        try:
+            tracker = build(spec, providers=cfg.providers)
+        except ProviderError as exc:
+            raise model_parameter_error(cfg, exc) from exc
+        except ValueError as exc:
+            what = f"parameter 'tracker' = '{spec}': " if cfg.tracker else ""
+            raise ParameterError(f"{what}{exc}") from exc
+        with self._lock:
+            self.supervisor = TrackSupervisor(tracker, cfg.score_threshold, cfg.lost_after_frames)
+        self.get_logger().info(f"tracking with {tracker.name}")
+
+    def open(self) -> None:
+        self._subscriptions_held = [
+            self.create_subscription(Detection2D, "~/init", self._on_init, 10),
+            # Always subscribed while active (cheap: ignored unless auto_acquire or
+            # redetect_when_lost is on), so both can be switched on at run time.
+            self.create_subscription(Detection2DArray, "detections", self._on_detections, 10)]
         self.images.start(self._work_once, "tracker_worker")
-        self.get_logger().info(f"tracking with {tracker.name}; waiting for frames and ~/init")
+        self.get_logger().info("waiting for frames and ~/init")
+
+    def close_io(self) -> None:
+        for sub in self._subscriptions_held:
+            self.destroy_subscription(sub)
+        self._subscriptions_held = []
+        self.images.close()
+        self.inits.clear()
+        if self.supervisor is not None:
+            with self._lock:
+                self.supervisor.stop()  # a track cannot survive frames it never saw
+
+    def unload(self) -> None:
+        with self._lock:
+            self.supervisor = None
 
     # ---- callbacks: store only -------------------------------------------------------------
     def _on_init(self, msg: Detection2D) -> None:
@@ -193,7 +222,15 @@ class TrackerNode(Node):
         if req is not None:
             self.inits.add(req)
 
+    def _not_configured(self, res: Trigger.Response) -> Trigger.Response | None:
+        if self.supervisor is not None:
+            return None
+        res.success, res.message = False, f"not configured (lifecycle: {self.lifecycle_state})"
+        return res
+
     def _on_stop(self, _req, res: Trigger.Response) -> Trigger.Response:
+        if self._not_configured(res):
+            return res
         with self._lock:
             self.supervisor.stop()
             self.inits.clear()
@@ -205,6 +242,8 @@ class TrackerNode(Node):
         return res
 
     def _on_reset(self, _req, res: Trigger.Response) -> Trigger.Response:
+        if self._not_configured(res):
+            return res
         with self._lock:
             self.supervisor.stop()
             self.inits.clear()
@@ -220,8 +259,9 @@ class TrackerNode(Node):
             self.cfg = cfg
             self.inits.tolerance_ms, self.inits.wait_ms = (cfg.init_stamp_tolerance_ms,
                                                            cfg.init_wait_ms)
-            self.supervisor.score_threshold = cfg.score_threshold
-            self.supervisor.lost_after = cfg.lost_after_frames
+            if self.supervisor is not None:  # else configure builds it from cfg
+                self.supervisor.score_threshold = cfg.score_threshold
+                self.supervisor.lost_after = cfg.lost_after_frames
 
     # ---- worker -------------------------------------------------------------------------------
     def _work_once(self) -> None:
@@ -249,6 +289,8 @@ class TrackerNode(Node):
             self._publish(entry.item.header, out, frame)
 
     def _publish(self, header, out: TrackOutput, frame: np.ndarray) -> None:
+        if not self.images.running:
+            return  # deactivated while this frame was being tracked: no output
         self.tracks_pub.publish(make_track_array(header, out.box, out.score, out.episode,
                                                  self.cfg.class_id))
         self.images.published(header)
@@ -312,9 +354,6 @@ class TrackerNode(Node):
         if warning:
             return Health(WARN, warning, values)
         return Health(OK, f"{self.supervisor.state.value}", values)
-
-    def close(self) -> None:
-        self.images.close()
 
 
 def _draw(frame: np.ndarray, out: TrackOutput) -> np.ndarray:
