@@ -217,7 +217,7 @@ def quantize_tracker(model: Path, calib: Path, out: Path, cfg: QuantizeConfig) -
     int8 = OnnxSiameseEngine(stem, threads=cfg.threads)  # loads as the runtime does
     names = [o.name for o in engine._s.get_outputs()]
     stats = _max_difference(_session_runner(engine._s), _session_runner(int8._s), feeds)
-    return _report("search", out_s, stats, names)
+    return {**_report("search", out_s, stats, names), "files": [str(out_t), str(out_s)]}
 
 
 def quantize_detector(model: Path, calib: Path, out: Path, cfg: QuantizeConfig) -> dict:
@@ -317,5 +317,5 @@ def main(args: argparse.Namespace) -> int:
     except (ModelError, CalibrationError) as exc:
         print(f"mlkd-tracker quantize: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {result['out']}")
+    print(f"wrote {', '.join(result.get('files', [result['out']]))}")
     return 0
