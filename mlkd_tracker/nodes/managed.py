@@ -143,12 +143,17 @@ class ManagedNode(LifecycleNode):
     def close(self) -> None:
         """At process exit (run_node): the shutdown transition while ROS still runs, else (after
         SIGINT/SIGTERM shut the context down) just release the worker and the model."""
-        if self.lifecycle_state != "finalized" and self.context.ok():
+        state = self.lifecycle_state
+        if state == "finalized":
+            pass  # shut down already (through change_state)
+        elif self.context.ok():
             try:
                 self.trigger_shutdown()
             except Exception:  # no shutdown transition from here: release below
                 pass
         self.release()
+        if state != "finalized" and not self.context.ok():
+            self.get_logger().info(f"lifecycle: shutdown from {state}, worker and model released")
 
     # ---- diagnostics --------------------------------------------------------------------------
     def managed_health(self, active_health) -> Health:

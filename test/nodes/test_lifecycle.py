@@ -142,6 +142,7 @@ def test_tracker_waits_unconfigured_then_configure_activate_deactivate(tmp_path,
         assert not node.transition(Transition.TRANSITION_ACTIVATE), "activated unconfigured"
     finally:
         _stop(group, name)
+    assert "lifecycle: shutdown from unconfigured" in node.log()  # released at SIGINT
 
 
 def test_failed_configure_leaves_the_node_up_and_saying_why(tmp_path, probe):
@@ -179,7 +180,12 @@ def test_failed_configure_leaves_the_node_up_and_saying_why(tmp_path, probe):
         frame = array_to_image(_frame(), "bgr8", _header(7))
         assert publish_until(images, frame, lambda: node.alive() and _answered(out, _header(7)),
                              T), "no enhanced frame after a retried configure"
-        assert wait_until(lambda: diag_values(diags, name).get("configure_error") == "", T)
+
+        def recovered() -> bool:
+            statuses = [s for m in list(diags) for s in m.status if s.name.startswith(name)]
+            return bool(statuses) and statuses[-1].level != DiagnosticStatus.ERROR \
+                and {kv.key: kv.value for kv in statuses[-1].values}.get("lifecycle") == "active"
+        assert wait_until(recovered, T), "diagnostics still show the failed configure"
     finally:
         _stop(group, name)
 
@@ -196,5 +202,8 @@ def test_autostart_false_with_a_bad_model_does_not_end_the_process(tmp_path, pro
         assert not node.transition(Transition.TRANSITION_CONFIGURE)
         assert node.state() == "unconfigured" and node.alive()
         assert "lifecycle: configure failed: parameter 'model_path'" in node.log()
+        assert node.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert node.state() == "finalized"
+        assert "lifecycle: shutdown (from unconfigured) done" in node.log()
     finally:
         _stop(group, name)
