@@ -254,6 +254,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    "ms per 640x480 frame of detector exports at several input sizes")
     lazy.add(sub, ("tune",), "mlkd_tracker.eval.tune_postprocess",
                    "tune a Siamese model's post-processing on a validation split")
+    lazy.add(sub, ("quantize",), "mlkd_tracker.tools.quantize",
+                   "static INT8 (QDQ) quantisation of a tracker's search branch, a detector or an "
+                   "enhancer, calibrated on val data")
     lazy.add(sub, ("record",), "mlkd_tracker.tools.record_cli",
                    "record ROS topics into a rosbag2 (MCAP or sqlite3)")
     lazy.add(sub, ("replay",), "mlkd_tracker.tools.replay_cli",

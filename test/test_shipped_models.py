@@ -82,3 +82,35 @@ def test_the_shipped_detector_loads_finds_objects_and_is_what_the_node_uses(tmp_
     scores = coco_scores(*detect_split(detector, read_split(data / "data.yaml", "test"),
                                        progress=False))
     assert scores.stats["AP50"] > MIN_SHIPPED_AP50, scores.stats
+
+
+def _quantize_nodes(path: Path) -> int:
+    import onnx
+    return sum(n.op_type == "QuantizeLinear" for n in onnx.load(str(path)).graph.node)
+
+
+def test_the_int8_variants_are_quantised_copies_that_track_and_enhance_like_their_float_models():
+    """INT8 (QDQ) variants: the same metadata as the float model plus how they were quantised,
+    the float template shared byte for byte, and outputs close to the float model's."""
+    from mlkd_tracker.runtime.enhancer import OnnxEnhancer
+    from mlkd_tracker.runtime.siamese_tracker import SiameseTracker
+    floats, int8 = OnnxSiameseEngine(MODELS / "mlkd_track"), OnnxSiameseEngine(MODELS / "mlkd_track_int8")
+    assert {k: v for k, v in int8.meta.items() if k != "quantization"} == floats.meta
+    assert (MODELS / "mlkd_track_int8.template.onnx").read_bytes() == \
+        (MODELS / "mlkd_track.template.onnx").read_bytes()
+    assert _quantize_nodes(MODELS / "mlkd_track_int8.search.onnx") > 0
+    rng = np.random.default_rng(0)
+    frame = (rng.random((240, 320, 3)) * 60).astype(np.uint8)
+    frame[100:140, 140:180] = 200  # a bright target
+    boxes = []
+    for engine in (floats, int8):
+        tracker = SiameseTracker(engine)
+        tracker.init(frame, (140.0, 100.0, 40.0, 40.0))
+        boxes.append(np.array(tracker.update(frame).box))
+    assert np.abs(boxes[0] - boxes[1]).max() < 4.0  # px, on a 40-px target
+    f_enh, q_enh = OnnxEnhancer(MODELS / "slkd_enhancer.onnx"), OnnxEnhancer(MODELS / "slkd_enhancer_int8.onnx")
+    assert _quantize_nodes(MODELS / "slkd_enhancer_int8.onnx") > 0 and "quantization" in q_enh.meta
+    diff = np.abs(f_enh.enhance(frame).astype(int) - q_enh.enhance(frame).astype(int))
+    assert diff.mean() < 6.0  # grey levels of 255
+    card = (MODELS / "MODELS.md").read_text()
+    assert "mlkd_track_int8" in card and "slkd_enhancer_int8" in card
