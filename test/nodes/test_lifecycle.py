@@ -3,8 +3,9 @@ manager (Nav2's, or yolo_ros's launch) does: with ``autostart:=false`` a node wa
 and publishes nothing; configure + activate make it process frames; deactivate stops its output
 (and activate restarts it); a model that cannot load fails configure without ending the process
 (get_state, the log and diagnostics say why), and configure can be retried once the model is
-there. With the default ``autostart`` the node is active at once (the other node tests rely on
-that, and on exit code 2 for a bad model)."""
+there; the detector's configure also checks ``class_filter`` against the model. With the
+default ``autostart`` the node is active at once (the other node tests rely on that, and on exit
+code 2 for a bad model)."""
 from __future__ import annotations
 
 import shutil
@@ -14,6 +15,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -22,6 +25,7 @@ from vision_msgs.msg import Detection2DArray
 from mlkd_tracker.nodes.image_conversion import array_to_image
 from mlkd_tracker.tools.launch_xml import NodeSpec
 from ros_probe import Probe, diag_values, publish_until, start_nodes, wait_until
+from tiny_detector import CLASSES, shared_tiny_detector
 from tiny_enhancer import export_tiny_enhancer
 
 pytestmark = pytest.mark.ros
@@ -45,7 +49,7 @@ class Managed:
             raise AssertionError(f"{self.name} died; its log ends:\n{self.log()[-3000:]}")
         return True
 
-    def _call(self, client, request):
+    def call(self, client, request):
         assert wait_until(lambda: self.alive() and client.service_is_ready(), T), \
             f"{client.srv_name} is not offered"
         future = client.call_async(request)
@@ -53,12 +57,12 @@ class Managed:
         return future.result()
 
     def state(self) -> str:
-        return self._call(self.get, GetState.Request()).current_state.label
+        return self.call(self.get, GetState.Request()).current_state.label
 
     def transition(self, transition_id: int) -> bool:
         request = ChangeState.Request()
         request.transition.id = transition_id
-        return self._call(self.change, request).success
+        return self.call(self.change, request).success
 
 
 def _header(i: int) -> Header:
@@ -205,5 +209,40 @@ def test_autostart_false_with_a_bad_model_does_not_end_the_process(tmp_path, pro
         assert node.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
         assert node.state() == "finalized"
         assert "lifecycle: shutdown (from unconfigured) done" in node.log()
+    finally:
+        _stop(group, name)
+
+
+def test_detector_configure_checks_class_filter_against_the_model(tmp_path, tmp_path_factory,
+                                                                   probe):
+    """A class name the model lacks fails configure (the node stays up); fixed while
+    unconfigured, the next configure loads and the node detects once active."""
+    name = "detector_node"
+    model = shared_tiny_detector(tmp_path_factory).onnx
+    group = start_nodes(tmp_path / "logs", NodeSpec(
+        "mlkd_tracker", name, name=name,
+        params={"autostart": "false", "model_path": str(model), "threads": "1",
+                "class_filter": "bus"}))
+    node = Managed(group, probe, name)
+    detections = probe.watch(Detection2DArray, "detections")
+    images = probe.publisher(Image, "image_raw", qos_profile_sensor_data)
+    try:
+        assert not node.transition(Transition.TRANSITION_CONFIGURE)
+        assert node.state() == "unconfigured"
+        log = node.log()
+        assert "lifecycle: configure failed: parameter 'class_filter'" in log, log[-2000:]
+        assert "unknown class name(s) 'bus'" in log
+
+        request = SetParameters.Request(parameters=[
+            Parameter("class_filter", value=CLASSES[0]).to_parameter_msg()])
+        result = node.call(probe.node.create_client(SetParameters, f"/{name}/set_parameters"),
+                            request)
+        assert all(r.successful for r in result.results), result.results
+        assert node.transition(Transition.TRANSITION_CONFIGURE), node.log()[-2000:]
+        assert node.transition(Transition.TRANSITION_ACTIVATE)
+        frame = array_to_image(_frame(), "bgr8", _header(9))
+        assert publish_until(images, frame,
+                             lambda: node.alive() and _answered(detections, _header(9)), T), \
+            "no detections once configured and active"
     finally:
         _stop(group, name)
