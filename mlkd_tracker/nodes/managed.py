@@ -19,7 +19,6 @@ before. Every transition is logged, and the state is in diagnostics (``lifecycle
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -54,7 +53,6 @@ class ManagedNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         self.configure_error = ""  # why the last configure failed ("" after a success)
         self._configure_exc: ParameterError | None = None
-        self._since = time.monotonic()
 
     # ---- the subclass's steps ---------------------------------------------------------------
     def load(self) -> None:
@@ -107,7 +105,6 @@ class ManagedNode(LifecycleNode):
                 self.configure_error = reason
                 self._configure_exc = exc if isinstance(exc, ParameterError) else None
             return FAILURE
-        self._since = time.monotonic()
         log.info(f"lifecycle: {what} done, now {done}")
         return SUCCESS
 
