@@ -73,9 +73,11 @@ def _format(plain, indent: int = 0) -> str:
     return f"{pad}{plain}"
 
 
-def _settled_topics(node, timeout: float, quiet_s: float = 1.5) -> list[tuple[str, list[str]]]:
+def _settled_topics(node, timeout: float, quiet_s: float = 3.5) -> list[tuple[str, list[str]]]:
     """Topics once discovery has settled: nothing new for ``quiet_s`` (there is no ros2 daemon
-    to ask, so every call discovers the graph afresh), or what is known at ``timeout``."""
+    to ask, so every call discovers the graph afresh), or what is known at ``timeout``. Fast DDS
+    re-announces participants every 3 s, so a participant whose first announcement was missed
+    (a loaded machine) shows up within that: the quiet time must be longer."""
     deadline = time.monotonic() + timeout
     wait_for(lambda: len(node.get_node_names()) > 1, timeout)  # another node than ours
     last, since = None, time.monotonic()
