@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=positive_int, default=100, help="hz: messages per window")
     parser.add_argument("--full", action="store_true", help="echo: print whole arrays")
     parser.add_argument("--timeout", type=positive_float, default=5.0,
-                        help="seconds to wait for the topic to appear (default 5)")
+                        help="seconds to wait for the topic, its publisher and (echo, hz) its "
+                        "first message (default 5)")
 
 
 def message_class(type_name: str):
@@ -100,10 +101,14 @@ def _topic_type(node, topic: str, timeout: float) -> str:
     return found
 
 
-def _qos_for(node, topic: str) -> QoSProfile:
+def _qos_for(node, topic: str, timeout: float) -> QoSProfile:
     """Adapted to the publishers, as ros2 topic echo does: best effort when any publisher is
-    best effort (images), transient local (latched messages too) when all of them are."""
-    infos = node.get_publishers_info_by_topic(topic)
+    best effort (images), transient local (latched messages too) when all of them are. Waits for
+    a publisher first: a topic can be known from a subscriber alone, and a reliable subscription
+    made then would never hear a best-effort publisher."""
+    infos = wait_for(lambda: node.get_publishers_info_by_topic(topic), timeout)
+    if not infos:
+        raise ToolError(f"topic {topic} has no publisher within {timeout:g} s")
     if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
         return qos_profile_sensor_data
     latched = bool(infos) and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
@@ -137,10 +142,13 @@ def run(args: argparse.Namespace, out=print) -> int:
             else:
                 stamps.append(time.monotonic())
                 del stamps[:-args.window - 1]
-        node.create_subscription(cls, topic, on_msg, _qos_for(node, topic))
+        node.create_subscription(cls, topic, on_msg, _qos_for(node, topic, args.timeout))
         reports = 0
+        since = time.monotonic()
         try:
             while not done.wait(1.0):
+                if seen[0] == 0 and time.monotonic() - since > args.timeout:
+                    raise ToolError(f"no message on {topic} within {args.timeout:g} s")
                 if args.verb == "hz" and len(stamps) > 1:
                     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
                     mean = statistics.fmean(gaps)
