@@ -118,11 +118,8 @@ class TrackerNodeConfig:
 
 
 def _providers(tracker) -> tuple[str, ...]:
-    """The execution providers an ONNX tracker runs on (an enhanced one: its tracker's); the
-    CPU for the others."""
-    engine = getattr(tracker, "engine", None)
-    engine = getattr(engine, "engine", engine)  # an enhanced engine wraps the tracker's
-    return getattr(engine, "providers", ("CPUExecutionProvider",))
+    """The execution providers an ONNX tracker's engine runs on; the CPU for the others."""
+    return getattr(getattr(tracker, "engine", None), "providers", ("CPUExecutionProvider",))
 
 
 def tracker_spec(cfg: TrackerNodeConfig) -> tuple[str, list[str]]:

@@ -33,6 +33,7 @@ class EnhancedSiameseEngine:
         self.geometry = engine.geometry
         self.name = f"{enhancer.name}+{engine.name}"
         self.postprocess = getattr(engine, "postprocess", {})
+        self.providers = getattr(engine, "providers", ("CPUExecutionProvider",))
 
     def template(self, crop: np.ndarray) -> object:
         return self.engine.template(self.enhancer.enhance(crop))

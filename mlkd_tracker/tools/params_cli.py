@@ -19,7 +19,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 
 from mlkd_tracker.cli_types import positive_float
-from mlkd_tracker.tools.ros_client import ToolError, client_node, resolve_node_name
+from mlkd_tracker.tools.ros_client import ToolError, client_node, resolve_node_name, wait_for
 
 _TYPE_NAMES = {v: k.lower().replace("parameter_", "") for k, v in vars(ParameterType).items()
                if k.startswith("PARAMETER_") and isinstance(v, int)}
@@ -34,11 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _call(node, future, timeout: float, what: str):
-    import time
-    deadline = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if not future.done():
+    if not wait_for(future.done, timeout, poll=0.02):
         raise ToolError(f"{what}: no answer within {timeout:g} s")
     return future.result()
 
